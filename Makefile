@@ -1,0 +1,123 @@
+# mmelink operator. `make help` lists the targets.
+
+IMG ?= ghcr.io/mmelink/operator:latest
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+# Tools are built from the Go module proxy into bin/ at pinned versions.
+LOCALBIN ?= $(shell pwd)/bin
+CONTROLLER_GEN_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+
+# The local control plane (kube-apiserver, etcd, kubectl) is built from source by hack/control-plane.sh and
+# cached outside the repository; KUBEBUILDER_ASSETS points envtest at it.
+K8S_VERSION ?= 1.37.1
+ASSETS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mmelink/k8s-$(K8S_VERSION)
+KUBECTL ?= $(ASSETS)/kubectl
+
+GO ?= go
+GOFLAGS_TEST ?= -count=1
+BENCHTIME ?= 1s
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate the CRDs and RBAC from the markers in the code.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -s -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	$(GO) vet ./...
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint (config in .golangci.yml).
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: verify
+verify: manifests generate ## Fail when generated files or formatting differ from what is committed.
+	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
+		echo "make manifests generate changed committed files; run them and commit the result:"; \
+		git status --porcelain -- api config; git --no-pager diff --stat -- api config; exit 1; fi
+
+.PHONY: control-plane
+control-plane: ## Build (once) kube-apiserver, etcd and kubectl for tests and the demo.
+	@K8S_VERSION=$(K8S_VERSION) MMELINK_ASSETS=$(ASSETS) hack/control-plane.sh >/dev/null
+
+.PHONY: test
+test: verify vet control-plane ## Run all tests against a real kube-apiserver and etcd.
+	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) test $(GOFLAGS_TEST) ./... -coverprofile cover.out
+
+.PHONY: bench
+bench: control-plane ## Run the benchmarks (see docs/performance.md).
+	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+.PHONY: demo
+demo: build control-plane ## Run the operator on a local control plane with the samples; leaves nothing running.
+	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) run ./hack/demo --manager $(LOCALBIN)/manager --kubectl $(KUBECTL) --out demo-output
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager and webhook-server binaries into bin/.
+	$(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/manager .
+
+.PHONY: run
+run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
+	$(GO) run . --leader-elect=false
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRDs from the cluster of the current kubeconfig.
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: manifests ## Deploy the operator into the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove the operator from the cluster of the current kubeconfig.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+.PHONY: build-installer
+build-installer: manifests generate ## Write dist/install.yaml, the whole operator in one file.
+	mkdir -p dist
+	$(KUBECTL) kustomize config/default > dist/install.yaml
+
+##@ Tools
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)
+$(CONTROLLER_GEN):
+	GOBIN=$(LOCALBIN) GOFLAGS= $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT)
+$(GOLANGCI_LINT):
+	GOBIN=$(LOCALBIN) GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)

@@ -1,0 +1,120 @@
+package v1alpha1
+
+// PageRef identifies the Facebook Page that a link or topic belongs to.
+type PageRef struct {
+	// id is the numeric Page ID. Meta's webhook deliveries carry only Page IDs, so the ID is what ties a
+	// delivery to this resource; it is required even when a username is set.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:Pattern=`^[0-9]+$`
+	// +required
+	ID string `json:"id"`
+
+	// username is the Page's username (letters, digits and periods, at least 5 characters). When set, the
+	// link uses it instead of the ID (https://m.me/<username>), which reads better on print.
+	// +kubebuilder:validation:MinLength=5
+	// +kubebuilder:validation:MaxLength=50
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9.]+$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('[A-Za-z0-9]')",message="must contain a letter or digit"
+	// +optional
+	Username string `json:"username,omitempty"`
+}
+
+// QRFormat is an image format of the QR code.
+// +kubebuilder:validation:Enum=png;svg
+type QRFormat string
+
+const (
+	// QRFormatPNG writes qr.png into the ConfigMap's binaryData.
+	QRFormatPNG QRFormat = "png"
+	// QRFormatSVG writes qr.svg into the ConfigMap's data.
+	QRFormatSVG QRFormat = "svg"
+)
+
+// Defaults of QRSpec, resolved by the controller rather than written into objects by the API server, so that
+// GitOps tools never see a server-side default as a difference from Git.
+const (
+	DefaultQRSize            = 256
+	DefaultQRErrorCorrection = "M"
+	DefaultQRQuietZone       = 4
+)
+
+// QRSpec tells how the QR code of the link is rendered.
+type QRSpec struct {
+	// size is the edge of the PNG image in pixels. Defaults to 256.
+	// +kubebuilder:validation:Minimum=64
+	// +kubebuilder:validation:Maximum=2048
+	// +optional
+	Size *int32 `json:"size,omitempty"`
+
+	// errorCorrection is the QR error-correction level: L (7%), M (15%), Q (25%) or H (30%). Higher levels
+	// survive more damage and make denser codes. Defaults to M.
+	// +kubebuilder:validation:Enum=L;M;Q;H
+	// +optional
+	ErrorCorrection string `json:"errorCorrection,omitempty"`
+
+	// quietZone is the white margin around the code, in modules. Scanners expect 4. Defaults to 4.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=16
+	// +optional
+	QuietZone *int32 `json:"quietZone,omitempty"`
+
+	// formats lists the image formats to write. Defaults to both png and svg.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +listType=set
+	// +optional
+	Formats []QRFormat `json:"formats,omitempty"`
+}
+
+// SecretKeySelector selects a key of a Secret in the namespace of the referring object.
+type SecretKeySelector struct {
+	// name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +required
+	Name string `json:"name"`
+
+	// key in the Secret's data.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +required
+	Key string `json:"key"`
+}
+
+// Condition types. Ready, Reconciling and Stalled follow kstatus, so `kubectl wait --for=condition=Ready`
+// and GitOps health checks work without custom logic.
+const (
+	// ConditionReady is True when the link (and, for topics, the registration) is usable.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the controller is working towards the spec.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when progress needs a person: the spec or its environment must change.
+	ConditionStalled = "Stalled"
+	// ConditionRegistered is True when Meta has confirmed the recurring-notification topic.
+	ConditionRegistered = "Registered"
+)
+
+// Condition reasons, CamelCase as Kubernetes expects.
+const (
+	ReasonSucceeded          = "Succeeded"
+	ReasonProgressing        = "Progressing"
+	ReasonInvalidSpec        = "InvalidSpec"
+	ReasonRefConflict        = "RefConflict"
+	ReasonConfigMapConflict  = "ConfigMapConflict"
+	ReasonRenderFailed       = "RenderFailed"
+	ReasonWriteFailed        = "WriteFailed"
+	ReasonSecretNotFound     = "SecretNotFound"
+	ReasonRegistrationNeeded = "RegistrationNeeded"
+)
+
+// ManagedByLabel and the values below mark the ConfigMaps and Secrets this operator owns.
+const (
+	ManagedByLabel        = "app.kubernetes.io/managed-by"
+	ManagedByValue        = "mmelink"
+	LinkNameLabel         = "messenger.mmelink.io/link"
+	TopicNameLabel        = "messenger.mmelink.io/topic"
+	ContentHashAnnotation = "messenger.mmelink.io/content-hash"
+)

@@ -1,0 +1,211 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+)
+
+// DefaultRecheckInterval is how often a link that waits for a foreign ConfigMap to go away looks again:
+// foreign ConfigMaps are not watched (the cache holds only ours), so their deletion sends no event.
+const DefaultRecheckInterval = time.Minute
+
+// MessengerLinkReconciler writes each MessengerLink's link, QR codes and snippet into its ConfigMap.
+type MessengerLinkReconciler struct {
+	client.Client
+	// APIReader reads from the API server directly, for objects outside the cache.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	// AppID is the Meta app ID put into the Send-to-Messenger snippet; may be empty.
+	AppID string
+	// RecheckInterval overrides DefaultRecheckInterval.
+	RecheckInterval time.Duration
+	// MaxConcurrentReconciles defaults to 4.
+	MaxConcurrentReconciles int
+	// SkipNameValidation lets tests run a second manager in one process.
+	SkipNameValidation bool
+}
+
+// +kubebuilder:rbac:groups=messenger.mmelink.io,resources=messengerlinks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=messenger.mmelink.io,resources=messengerlinks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one MessengerLink's ConfigMap and status in line with its spec.
+func (r *MessengerLinkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	link := &messengerv1.MessengerLink{}
+	if err := r.Get(ctx, req.NamespacedName, link); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !link.DeletionTimestamp.IsZero() {
+		// The ConfigMap is owned by the link and goes with it.
+		return ctrl.Result{}, nil
+	}
+	base := link.DeepCopy()
+	result, recErr := r.reconcile(ctx, link)
+	link.Status.ObservedGeneration = link.Generation
+	if err := patchStatus(ctx, r.Client, base, link); err != nil {
+		return ctrl.Result{}, errors.Join(recErr, err)
+	}
+	return result, recErr
+}
+
+func (r *MessengerLinkReconciler) reconcile(ctx context.Context, link *messengerv1.MessengerLink) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	before := readyReason(link)
+
+	url, ref, err := messengerLinkURL(&link.Spec)
+	if err != nil {
+		markStalled(link, messengerv1.ReasonInvalidSpec, err.Error())
+		r.eventOnChange(link, before, corev1.EventTypeWarning, "Validate", err.Error())
+		return ctrl.Result{}, nil
+	}
+
+	owner, err := r.refOwner(ctx, link)
+	if err != nil {
+		return r.failed(link, err)
+	}
+	if owner != nil {
+		msg := fmt.Sprintf("ref %q of Page %s is claimed by MessengerLink %s/%s, which is older; change the ref or delete the other link",
+			link.Spec.Ref, link.Spec.Page.ID, owner.Namespace, owner.Name)
+		markStalled(link, messengerv1.ReasonRefConflict, msg)
+		r.eventOnChange(link, before, corev1.EventTypeWarning, "ClaimRef", msg)
+		return ctrl.Result{}, nil
+	}
+
+	name := link.GetConfigMapName()
+	out := &output{Kind: "MessengerLink", URL: url, QR: link.Spec.QR, Snippet: &snippet{
+		AppID: r.AppID, PageID: link.Spec.Page.ID, Ref: ref, Source: link.Namespace + "/" + link.Name,
+	}}
+	w := &configMapWriter{Client: r.Client, APIReader: r.APIReader, Scheme: r.Scheme()}
+	res, err := w.ensure(ctx, link, name, ownedLabels(messengerv1.LinkNameLabel, link.Name), out)
+	switch {
+	case errors.Is(err, errNotOwned):
+		msg := fmt.Sprintf("ConfigMap %s exists and is not owned by this MessengerLink; delete it or set spec.configMapName", name)
+		markStalled(link, messengerv1.ReasonConfigMapConflict, msg)
+		r.eventOnChange(link, before, corev1.EventTypeWarning, "WriteConfigMap", msg)
+		return ctrl.Result{RequeueAfter: r.recheckInterval()}, nil
+	case errors.Is(err, errRender):
+		markStalled(link, messengerv1.ReasonRenderFailed, err.Error())
+		r.eventOnChange(link, before, corev1.EventTypeWarning, "Render", err.Error())
+		return ctrl.Result{}, nil
+	case err != nil:
+		return r.failed(link, err)
+	}
+	if err := pruneConfigMaps(ctx, r.Client, link, messengerv1.LinkNameLabel, name); err != nil {
+		return r.failed(link, err)
+	}
+
+	link.Status.URL = url
+	link.Status.ConfigMapName = name
+	markReady(link, messengerv1.ReasonSucceeded, "Link and QR codes are in ConfigMap "+name)
+	if res != cmUnchanged {
+		log.V(1).Info("wrote ConfigMap", "configMap", name, "action", res)
+		r.Recorder.Eventf(link, nil, corev1.EventTypeNormal, "ConfigMap"+string(res), "WriteConfigMap", "ConfigMap %s %s", name, lower(res))
+	}
+	return ctrl.Result{}, nil
+}
+
+// failed records a transient failure; the error makes controller-runtime retry with backoff.
+func (r *MessengerLinkReconciler) failed(link *messengerv1.MessengerLink, err error) (ctrl.Result, error) {
+	markReconciling(link, messengerv1.ReasonWriteFailed, err.Error())
+	return ctrl.Result{}, err
+}
+
+// refOwner returns the older link that holds the same Page ID and ref, or nil when link holds it. The
+// claim is cluster-wide: Meta's webhooks name only the Page and the ref.
+func (r *MessengerLinkReconciler) refOwner(ctx context.Context, link *messengerv1.MessengerLink) (*messengerv1.MessengerLink, error) {
+	var claims messengerv1.MessengerLinkList
+	if err := r.List(ctx, &claims, client.MatchingFields{IndexLinkPageRef: link.PageRefKey()}); err != nil {
+		return nil, fmt.Errorf("listing links of Page %s: %w", link.Spec.Page.ID, err)
+	}
+	var oldest *messengerv1.MessengerLink
+	for i := range claims.Items {
+		c := &claims.Items[i]
+		if c.DeletionTimestamp != nil {
+			continue
+		}
+		if oldest == nil || olderThan(c, oldest) {
+			oldest = c
+		}
+	}
+	if oldest == nil || oldest.UID == link.UID {
+		return nil, nil
+	}
+	return oldest, nil
+}
+
+// olderThan orders claims by creation time, then by namespace and name so that equal timestamps (one
+// second resolution) still give one answer everywhere.
+func olderThan(a, b *messengerv1.MessengerLink) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	return a.Name < b.Name
+}
+
+func (r *MessengerLinkReconciler) recheckInterval() time.Duration {
+	if r.RecheckInterval > 0 {
+		return r.RecheckInterval
+	}
+	return DefaultRecheckInterval
+}
+
+// eventOnChange records a warning only when the Ready reason changes, so a stuck object does not flood
+// the event stream on every resync.
+func (r *MessengerLinkReconciler) eventOnChange(obj *messengerv1.MessengerLink, before, eventType, action, msg string) {
+	if readyReason(obj) != before {
+		r.Recorder.Eventf(obj, nil, eventType, readyReason(obj), action, "%s", msg)
+	}
+}
+
+// SetupWithManager registers the controller. Links are also reconciled when a link with the same Page
+// and ref changes, so that a ref conflict clears as soon as the older link lets go.
+func (r *MessengerLinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	workers := r.MaxConcurrentReconciles
+	if workers == 0 {
+		workers = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&messengerv1.MessengerLink{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&corev1.ConfigMap{}).
+		Watches(&messengerv1.MessengerLink{}, handler.EnqueueRequestsFromMapFunc(r.sameClaim),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &r.SkipNameValidation}).
+		Complete(r)
+}
+
+// sameClaim maps a link to the other links that claim the same Page ID and ref.
+func (r *MessengerLinkReconciler) sameClaim(ctx context.Context, obj client.Object) []ctrl.Request {
+	link, ok := obj.(*messengerv1.MessengerLink)
+	if !ok {
+		return nil
+	}
+	var claims messengerv1.MessengerLinkList
+	if err := r.List(ctx, &claims, client.MatchingFields{IndexLinkPageRef: link.PageRefKey()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing links with the same ref")
+		return nil
+	}
+	reqs := make([]ctrl.Request, 0, len(claims.Items))
+	for _, c := range claims.Items {
+		if c.UID != link.UID {
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
+		}
+	}
+	return reqs
+}

@@ -1,0 +1,144 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html"
+	"sort"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+
+	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+	"github.com/mmelink/operator/internal/qr"
+)
+
+// Keys of the ConfigMap a link is written to.
+const (
+	KeyURL     = "url"
+	KeyQRPNG   = "qr.png"
+	KeyQRSVG   = "qr.svg"
+	KeySnippet = "send-to-messenger.html"
+
+	// InputsHashAnnotation records what the content was rendered from, so that a restart does not render
+	// every QR code again: when the inputs and the content are both unchanged, nothing is rendered.
+	InputsHashAnnotation = "messenger.mmelink.io/inputs-hash"
+
+	// renderVersion changes whenever the rendering code changes its output, so old ConfigMaps are redone.
+	renderVersion = "1"
+)
+
+// errRender marks failures to draw the QR code, such as a link too long for the chosen error-correction
+// level. Only a change of the spec fixes them.
+var errRender = errors.New("cannot render the QR code")
+
+// output is what a link or topic puts into its ConfigMap.
+type output struct {
+	// Kind of the resource, for metrics.
+	Kind string
+	URL  string
+	QR   *messengerv1.QRSpec
+	// Snippet, when set, is written as send-to-messenger.html.
+	Snippet *snippet
+}
+
+// snippet holds the inputs of the Send-to-Messenger plugin snippet.
+type snippet struct {
+	AppID  string
+	PageID string
+	Ref    string
+	Source string // namespace/name, for the comment that says where the snippet came from
+}
+
+// inputsHash is a digest of everything the rendered content depends on. It is cheap: no rendering.
+func (o *output) inputsHash() string {
+	h := sha256.New()
+	w := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
+	w(renderVersion)
+	w(o.URL)
+	w(strconv.Itoa(o.QR.GetSize()))
+	w(o.QR.GetErrorCorrection())
+	w(strconv.Itoa(o.QR.GetQuietZone()))
+	w(strconv.FormatBool(o.QR.Wants(messengerv1.QRFormatPNG)))
+	w(strconv.FormatBool(o.QR.Wants(messengerv1.QRFormatSVG)))
+	if s := o.Snippet; s != nil {
+		w(s.AppID)
+		w(s.PageID)
+		w(s.Ref)
+		w(s.Source)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// render produces the ConfigMap data. It is the expensive step (QR encoding), done only when needed.
+func (o *output) render() (data map[string]string, binary map[string][]byte, err error) {
+	renders.WithLabelValues(o.Kind).Inc()
+	level, err := qr.ParseLevel(o.QR.GetErrorCorrection())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: qr.errorCorrection: %w", errRender, err)
+	}
+	code, err := qr.Encode(o.URL, qr.Options{Size: o.QR.GetSize(), Level: level, QuietZone: o.QR.GetQuietZone()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errRender, err)
+	}
+	data = map[string]string{KeyURL: o.URL}
+	if o.QR.Wants(messengerv1.QRFormatSVG) {
+		data[KeyQRSVG] = string(code.SVG())
+	}
+	if o.QR.Wants(messengerv1.QRFormatPNG) {
+		png, err := code.PNG()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: PNG: %w", errRender, err)
+		}
+		binary = map[string][]byte{KeyQRPNG: png}
+	}
+	if o.Snippet != nil {
+		data[KeySnippet] = o.Snippet.html(o.URL)
+	}
+	return data, binary, nil
+}
+
+// html is the Send-to-Messenger plugin markup. The plugin needs Meta's JavaScript SDK on the page; the
+// link inside noscript keeps the snippet useful without it.
+func (s *snippet) html(url string) string {
+	e := html.EscapeString
+	app := ""
+	if s.AppID != "" {
+		app = ` messenger_app_id="` + e(s.AppID) + `"`
+	}
+	ref := ""
+	if s.Ref != "" {
+		ref = ` data-ref="` + e(s.Ref) + `"`
+	}
+	return "<!-- Send to Messenger, written by mmelink for MessengerLink " + e(s.Source) +
+		". Load Meta's JavaScript SDK once on the page for the plugin to render. -->\n" +
+		`<div class="fb-send-to-messenger"` + app + ` page_id="` + e(s.PageID) + `"` + ref +
+		` color="blue" size="large"></div>` + "\n" +
+		`<noscript><a href="` + e(url) + `">Message us on Messenger</a></noscript>` + "\n"
+}
+
+// contentHash is a digest of a ConfigMap's data, used to notice a person's edit without rendering.
+func contentHash(cm *corev1.ConfigMap) string {
+	h := sha256.New()
+	keys := make([]string, 0, len(cm.Data)+len(cm.BinaryData))
+	for k := range cm.Data {
+		keys = append(keys, "d/"+k)
+	}
+	for k := range cm.BinaryData {
+		keys = append(keys, "b/"+k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		var v []byte
+		if k[0] == 'd' {
+			v = []byte(cm.Data[k[2:]])
+		} else {
+			v = cm.BinaryData[k[2:]]
+		}
+		fmt.Fprintf(h, "%d:%s;%d:", len(k), k, len(v))
+		h.Write(v)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -1,0 +1,130 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+)
+
+// Field indexes of the manager's cache.
+const (
+	// IndexLinkPageRef indexes MessengerLinks by Page ID and ref (see MessengerLink.PageRefKey).
+	IndexLinkPageRef = "messenger.mmelink.io/page-ref"
+	// IndexTopicPageTopic indexes NotificationTopics by Page ID and topic.
+	IndexTopicPageTopic = "messenger.mmelink.io/page-topic"
+)
+
+// CacheOptions limits the cache to what the operator needs: of all ConfigMaps and Secrets in the cluster,
+// only those it manages, so that memory does not grow with unrelated objects.
+func CacheOptions() cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{messengerv1.ManagedByLabel: messengerv1.ManagedByValue})
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.ConfigMap{}: {Label: managed},
+	}}
+}
+
+// SetupIndexes registers the field indexes the controllers (and the webhook server) look objects up by.
+func SetupIndexes(ctx context.Context, idx client.FieldIndexer) error {
+	if err := idx.IndexField(ctx, &messengerv1.MessengerLink{}, IndexLinkPageRef, func(o client.Object) []string {
+		return []string{o.(*messengerv1.MessengerLink).PageRefKey()}
+	}); err != nil {
+		return fmt.Errorf("indexing MessengerLinks by Page and ref: %w", err)
+	}
+	if err := idx.IndexField(ctx, &messengerv1.NotificationTopic{}, IndexTopicPageTopic, func(o client.Object) []string {
+		return []string{o.(*messengerv1.NotificationTopic).PageTopicKey()}
+	}); err != nil {
+		return fmt.Errorf("indexing NotificationTopics by Page and topic: %w", err)
+	}
+	return nil
+}
+
+// ownedLabels are the labels of a ConfigMap written for the named object.
+func ownedLabels(nameLabel, name string) map[string]string {
+	return map[string]string{messengerv1.ManagedByLabel: messengerv1.ManagedByValue, nameLabel: truncateLabel(name)}
+}
+
+// truncateLabel keeps a label value within Kubernetes' 63 characters; object names may be longer.
+func truncateLabel(v string) string {
+	if len(v) <= 63 {
+		return v
+	}
+	return strings.TrimRight(v[:63], "-.")
+}
+
+// patchStatus writes the status fields that changed between base and obj, and nothing else: the webhook
+// server owns other status fields, so a full update would race with it.
+func patchStatus(ctx context.Context, c client.Client, base, obj client.Object) error {
+	patch := client.MergeFrom(base)
+	// An unchanged status costs no request: a resync of many objects stays off the API server.
+	if data, err := patch.Data(obj); err == nil && string(data) == "{}" {
+		return nil
+	}
+	if err := c.Status().Patch(ctx, obj, patch); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("patching status: %w", err)
+	}
+	return nil
+}
+
+// pruneConfigMaps deletes ConfigMaps that owner controls but no longer writes, after a change of
+// spec.configMapName.
+func pruneConfigMaps(ctx context.Context, c client.Client, owner client.Object, nameLabel, keep string) error {
+	var cms corev1.ConfigMapList
+	if err := c.List(ctx, &cms, client.InNamespace(owner.GetNamespace()),
+		client.MatchingLabels{nameLabel: truncateLabel(owner.GetName())}); err != nil {
+		return fmt.Errorf("listing ConfigMaps: %w", err)
+	}
+	for i := range cms.Items {
+		cm := &cms.Items[i]
+		if cm.Name == keep || !metav1.IsControlledBy(cm, owner) {
+			continue
+		}
+		if err := c.Delete(ctx, cm); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting old ConfigMap %s: %w", cm.Name, err)
+		}
+	}
+	return nil
+}
+
+func lower[T ~string](s T) string { return strings.ToLower(string(s)) }
+
+// Config holds the settings of the controllers.
+type Config struct {
+	// AppID is the Meta app ID for Send-to-Messenger snippets.
+	AppID string
+	// LinkWorkers is how many MessengerLinks are reconciled at once.
+	LinkWorkers int
+	// RecheckInterval overrides DefaultRecheckInterval (tests shorten it).
+	RecheckInterval time.Duration
+	// SkipNameValidation allows a second manager in one process (tests restart the manager).
+	SkipNameValidation bool
+}
+
+// Setup registers the indexes and controllers with mgr. The manager's cache must use CacheOptions.
+func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
+	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	links := &MessengerLinkReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("mmelink-controller"),
+		AppID:                   cfg.AppID,
+		RecheckInterval:         cfg.RecheckInterval,
+		MaxConcurrentReconciles: cfg.LinkWorkers,
+		SkipNameValidation:      cfg.SkipNameValidation,
+	}
+	if err := links.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the MessengerLink controller: %w", err)
+	}
+	return nil
+}

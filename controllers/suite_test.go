@@ -1,0 +1,163 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/mmelink/operator/controllers"
+	"github.com/mmelink/operator/internal/scheme"
+	"github.com/mmelink/operator/internal/testenv"
+)
+
+// The suite runs one real kube-apiserver and etcd and one manager with the controllers for all tests;
+// each test works in a namespace of its own.
+var (
+	cfg       *rest.Config
+	k8sClient client.Client
+	nsCounter atomic.Int64
+)
+
+// recheck is how soon a link waiting for a foreign ConfigMap looks again in these tests.
+const recheck = 500 * time.Millisecond
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapLevel())))
+	env, c, err := testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+		}
+	}()
+	cfg = c
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+
+	if err := startManager(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	if err := stopManager(); err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		return 1
+	}
+	return code
+}
+
+// The running manager; tests that restart it use stopManager and startManager.
+var (
+	mgrCancel context.CancelFunc
+	mgrDone   chan error
+)
+
+func startManager() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := newManager(ctx, cfg)
+	if err != nil {
+		cancel()
+		return err
+	}
+	mgrCancel, mgrDone = cancel, make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(ctx) }()
+	return nil
+}
+
+func stopManager() error {
+	mgrCancel()
+	return <-mgrDone
+}
+
+// newManager builds a manager as main.go does, without leader election or metrics endpoint.
+func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme.New(),
+		Cache:   controllers.CacheOptions(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := controllers.Setup(ctx, mgr, controllers.Config{
+		AppID: "1234567890", RecheckInterval: recheck,
+		// Restarting the manager in-process registers the same controller names again.
+		SkipNameValidation: true,
+	}); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+func zapLevel() zapcore.Level {
+	if os.Getenv("TEST_VERBOSE") != "" {
+		return -1
+	}
+	return 2 // errors only: the expected conflicts of these tests would bury real failures
+}
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d-%s", nsCounter.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
+	if len(name) > 63 {
+		name = strings.TrimRight(name[:63], "-")
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := k8sClient.Create(context.Background(), ns); err != nil {
+		t.Fatalf("creating namespace: %v", err)
+	}
+	return name
+}
+
+// eventually retries check until it returns nil or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if err = check(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// consistently checks that check keeps returning nil for the whole duration.
+func consistently(t *testing.T, d time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if err := check(); err != nil {
+			t.Fatalf("condition broken: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

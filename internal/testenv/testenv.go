@@ -1,0 +1,75 @@
+// Package testenv starts a real kube-apiserver and etcd (controller-runtime's envtest) with the operator's
+// CRDs installed, for the tests of every package that talks to Kubernetes.
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/mmelink/operator/internal/scheme"
+)
+
+// K8sVersion is the version of the control plane hack/control-plane.sh builds.
+const K8sVersion = "1.37.1"
+
+// RepoRoot is the repository's top directory, found from this file's location.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Assets returns the directory of kube-apiserver, etcd and kubectl: KUBEBUILDER_ASSETS when set (the
+// Makefile sets it), else the cache hack/control-plane.sh fills.
+func Assets() (string, error) {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("finding the control-plane binaries: %w", err)
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	dir := filepath.Join(cache, "mmelink", "k8s-"+K8sVersion)
+	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
+		return "", errors.New("no kube-apiserver found: run `make control-plane` (or `make test`), or set KUBEBUILDER_ASSETS")
+	}
+	return dir, nil
+}
+
+// New returns an environment with the CRDs from config/crd/bases, not yet started.
+func New() (*envtest.Environment, error) {
+	assets, err := Assets()
+	if err != nil {
+		return nil, err
+	}
+	return &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+		Scheme:                scheme.New(),
+	}, nil
+}
+
+// Start starts a new environment and returns it with a config for an admin client.
+func Start() (*envtest.Environment, *rest.Config, error) {
+	env, err := New()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+	}
+	// Tests create objects in bursts; client-side throttling would measure the client, not the operator.
+	cfg.QPS, cfg.Burst = 500, 1000
+	return env, cfg, nil
+}
