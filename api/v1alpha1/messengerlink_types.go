@@ -7,7 +7,7 @@ import (
 // MessengerLinkSpec describes an m.me link: the Page it opens, the ref that comes back in webhooks, the
 // text prefilled in the composer, and how its QR code is drawn.
 // +kubebuilder:validation:XValidation:rule="!has(self.fields) || size(self.fields) == 0 || has(self.ref)",message="fields require ref: the fields are encoded into the ref as ref--id--value"
-// +kubebuilder:validation:XValidation:rule="!has(self.fields) || !has(self.ref) || size(self.ref + self.fields.map(f, '--' + f.id + '--' + f.value).join(”)) <= 250",message="ref with its fields encoded (ref--id--value...) must be at most 250 characters"
+// +kubebuilder:validation:XValidation:rule="!has(self.fields) || !has(self.ref) || size(self.ref) + self.fields.map(f, size(f.id) + size(f.value) + 4).sum() <= 250",message="ref with its fields encoded (ref--id--value...) must be at most 250 characters"
 type MessengerLinkSpec struct {
 	// page is the Page the link opens a conversation with.
 	// +required
@@ -201,8 +201,4 @@ type MessengerLinkList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []MessengerLink `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&MessengerLink{}, &MessengerLinkList{})
 }

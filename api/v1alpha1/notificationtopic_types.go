@@ -8,6 +8,7 @@ import (
 // +kubebuilder:validation:Enum=daily;weekly;monthly
 type Cadence string
 
+// The cadences Meta offers.
 const (
 	CadenceDaily   Cadence = "daily"
 	CadenceWeekly  Cadence = "weekly"
@@ -243,8 +244,4 @@ type NotificationTopicList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []NotificationTopic `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&NotificationTopic{}, &NotificationTopicList{})
 }

@@ -1,0 +1,100 @@
+package delivery
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// SignatureHeader is the header carrying the body's HMAC-SHA256. The legacy sha1 header
+// (X-Hub-Signature) is deliberately not read.
+const SignatureHeader = "X-Hub-Signature-256"
+
+const signaturePrefix = "sha256="
+
+// Signature errors. None of their messages contains the secret or the expected MAC.
+var (
+	// ErrNoAppSecret means the caller passed an empty secret: a configuration error, never the
+	// sender's fault. Refusing it keeps a missing Secret from turning into "anyone may post".
+	ErrNoAppSecret = errors.New("delivery: no app secret configured")
+	// ErrMissingSignature means the request had no X-Hub-Signature-256 header.
+	ErrMissingSignature = errors.New("delivery: missing " + SignatureHeader + " header")
+	// ErrMalformedSignature means the header is not sha256= followed by 64 hex digits.
+	ErrMalformedSignature = errors.New("delivery: malformed " + SignatureHeader + " header")
+	// ErrBadSignature means the header is well formed but does not match the body.
+	ErrBadSignature = errors.New("delivery: signature does not match body")
+)
+
+// Sign returns the X-Hub-Signature-256 value Meta would send for body: "sha256=" and the lower-case hex
+// HMAC-SHA256 of the raw bytes.
+func Sign(appSecret, body []byte) string {
+	mac := hmac.New(sha256.New, appSecret)
+	mac.Write(body)
+	var sum [sha256.Size]byte
+	return signaturePrefix + hex.EncodeToString(mac.Sum(sum[:0]))
+}
+
+// VerifySignature checks header (the X-Hub-Signature-256 value) against the HMAC-SHA256 of body, the bytes
+// exactly as received, in constant time. Hex digits may be upper or lower case.
+func VerifySignature(appSecret, body []byte, header string) error {
+	if len(appSecret) == 0 {
+		return ErrNoAppSecret
+	}
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return ErrMissingSignature
+	}
+	algo, digits, ok := strings.Cut(header, "=")
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: want sha256=<hex>", ErrMalformedSignature)
+	case strings.EqualFold(algo, "sha1"):
+		return fmt.Errorf("%w: sha1 is not accepted, want sha256", ErrMalformedSignature)
+	case !strings.EqualFold(algo, "sha256"):
+		// The algorithm name is the sender's text: not echoed, so it cannot end up in logs.
+		return fmt.Errorf("%w: unsupported algorithm, want sha256", ErrMalformedSignature)
+	case len(digits) != 2*sha256.Size:
+		return fmt.Errorf("%w: want %d hex digits, got %d", ErrMalformedSignature, 2*sha256.Size, len(digits))
+	}
+	var got [sha256.Size]byte
+	if !decodeHex(got[:], digits) {
+		return fmt.Errorf("%w: not hexadecimal", ErrMalformedSignature)
+	}
+
+	mac := hmac.New(sha256.New, appSecret)
+	mac.Write(body)
+	var want [sha256.Size]byte
+	if !hmac.Equal(got[:], mac.Sum(want[:0])) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// decodeHex decodes len(dst)*2 hex digits from s. It exists because hex.Decode wants a []byte, and
+// converting the header would allocate on every request.
+func decodeHex(dst []byte, s string) bool {
+	for i := range dst {
+		hi, ok1 := hexValue(s[2*i])
+		lo, ok2 := hexValue(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func hexValue(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}

@@ -1,0 +1,248 @@
+// Package graph is the operator's client for Meta's Graph API: it sends the recurring-notification opt-in
+// request (Send API) that registers a topic, classifies Graph errors into what a controller should do
+// (Classify, Reason, RetryAfter), honours rate-limit headers by pausing calls per Page, and counts its
+// requests in Prometheus metrics. It knows nothing of Kubernetes.
+//
+// The Page access token travels only in the Authorization header, never in a URL, and never appears in
+// an error this package returns.
+package graph
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of a Client.
+const (
+	DefaultBaseURL       = "https://graph.facebook.com"
+	DefaultAPIVersion    = "v23.0"
+	DefaultTimeout       = 30 * time.Second
+	DefaultMaxRetries    = 2
+	DefaultThrottlePause = time.Minute
+)
+
+// Clock tells the time; tests inject a fake one to move through rate-limit pauses without sleeping.
+type Clock interface {
+	Now() time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// Client calls Graph API. It is safe for concurrent use; one Client should serve all Pages, so that its
+// per-Page rate-limit pauses are shared.
+type Client struct {
+	baseURL       string
+	version       string
+	http          *http.Client
+	clock         Clock
+	metrics       *Metrics
+	maxRetries    int
+	retryBackoff  Backoff
+	throttlePause time.Duration
+	userAgent     string
+	limiter       *limiter
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithBaseURL sets the Graph API root, e.g. an emulator's URL. Default https://graph.facebook.com.
+func WithBaseURL(u string) Option { return func(c *Client) { c.baseURL = strings.TrimRight(u, "/") } }
+
+// WithAPIVersion sets the default Graph API version, e.g. "v23.0".
+func WithAPIVersion(v string) Option { return func(c *Client) { c.version = v } }
+
+// WithHTTPClient sets the HTTP client (its timeout bounds each attempt). The client is copied; redirects
+// are never followed, so that a redirect cannot carry the request elsewhere.
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithClock sets the clock used for rate-limit pauses.
+func WithClock(clk Clock) Option { return func(c *Client) { c.clock = clk } }
+
+// WithMetrics records every request in m.
+func WithMetrics(m *Metrics) Option { return func(c *Client) { c.metrics = m } }
+
+// WithMaxRetries sets how many times one call is retried after a transient failure that cannot have been
+// processed (a connection that failed before the request was sent, a 5xx). Default 2; 0 disables.
+func WithMaxRetries(n int) Option { return func(c *Client) { c.maxRetries = max(n, 0) } }
+
+// WithRetryBackoff sets the waits between those in-call retries. Default 200ms doubling to 2s.
+func WithRetryBackoff(b Backoff) Option { return func(c *Client) { c.retryBackoff = b } }
+
+// WithThrottlePause sets how long a Page is paused after throttling when Graph API gives no regain time.
+// Default 1m.
+func WithThrottlePause(d time.Duration) Option { return func(c *Client) { c.throttlePause = d } }
+
+// WithUserAgent sets the User-Agent header.
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// New returns a Client; it fails on an invalid base URL or API version.
+func New(opts ...Option) (*Client, error) {
+	c := &Client{
+		baseURL:       DefaultBaseURL,
+		version:       DefaultAPIVersion,
+		clock:         realClock{},
+		maxRetries:    DefaultMaxRetries,
+		retryBackoff:  Backoff{Base: 200 * time.Millisecond, Max: 2 * time.Second, Jitter: 0.2},
+		throttlePause: DefaultThrottlePause,
+		userAgent:     "mmelink-operator",
+		limiter:       newLimiter(),
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	u, err := url.Parse(c.baseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+		return nil, fmt.Errorf("graph: base URL %q must be an absolute http(s) URL without a query", c.baseURL)
+	}
+	if !apiVersion.MatchString(c.version) {
+		return nil, fmt.Errorf("graph: API version %q must look like v23.0", c.version)
+	}
+	if c.throttlePause <= 0 {
+		c.throttlePause = DefaultThrottlePause
+	}
+	hc := &http.Client{Timeout: DefaultTimeout}
+	if c.http != nil {
+		copied := *c.http
+		hc = &copied
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if c.metrics != nil {
+		hc.Transport = c.metrics.roundTripper(hc.Transport)
+	}
+	c.http = hc
+	return c, nil
+}
+
+// SendOptInRequest sends a recurring-notification opt-in request from the Page to req.RecipientID:
+// POST /<version>/<pageID>/messages with the notification_messages template. It validates the request
+// first, refuses to call while the Page is paused by rate limiting (*ThrottledError), and retries in-call
+// only transient failures that Graph API cannot have processed. Errors are *ValidationError,
+// *ThrottledError, *Error, or wrapped network errors; classify them with Classify and Reason.
+func (c *Client) SendOptInRequest(ctx context.Context, pageID, pageToken string, req OptInRequest) (SendResult, error) {
+	if err := checkPage(pageID, pageToken); err != nil {
+		return SendResult{}, err
+	}
+	if err := req.Validate(); err != nil {
+		return SendResult{}, err
+	}
+	body, err := req.body()
+	if err != nil {
+		return SendResult{}, fmt.Errorf("graph: encode opt-in request: %w", err)
+	}
+	version := req.APIVersion
+	if version == "" {
+		version = c.version
+	}
+	endpoint := c.baseURL + "/" + version + "/" + pageID + "/messages"
+	res, err := c.post(ctx, ActionSendOptInRequest, pageID, pageToken, endpoint, body)
+	return res, redact(err, pageToken)
+}
+
+func checkPage(pageID, token string) error {
+	if !numericID.MatchString(pageID) {
+		return &ValidationError{Field: "page id", Problem: "must be a numeric Page ID"}
+	}
+	if token == "" {
+		return &ValidationError{Field: "access token", Problem: "is empty"}
+	}
+	for i := 0; i < len(token); i++ {
+		if token[i] <= ' ' || token[i] >= 0x7f {
+			return &ValidationError{Field: "access token", Problem: "contains a character not allowed in a token"}
+		}
+	}
+	return nil
+}
+
+// post sends body to endpoint, retrying a bounded number of times within ctx's deadline.
+func (c *Client) post(ctx context.Context, action, pageID, token, endpoint string, body []byte) (SendResult, error) {
+	for attempt := 1; ; attempt++ {
+		if d := c.limiter.remaining(pageID, c.clock.Now()); d > 0 {
+			return SendResult{}, &ThrottledError{PageID: pageID, RetryAfter: d}
+		}
+		res, retryable, err := c.once(ctx, action, pageID, token, endpoint, body)
+		if err == nil || !retryable || attempt > c.maxRetries {
+			return res, err
+		}
+		wait := c.retryBackoff.Duration(attempt)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return res, err // no time left for another attempt: report what happened
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return res, err
+		case <-t.C:
+		}
+	}
+}
+
+// once makes one attempt. retryable reports a failure that Graph API cannot have acted upon and that may
+// go away: the request never left, or a server error answered it.
+func (c *Client) once(ctx context.Context, action, pageID, token, endpoint string, body []byte) (res SendResult, retryable bool, err error) {
+	var written atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { written.Store(i.Err == nil) }}
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(withAction(ctx, action), trace),
+		http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return res, false, fmt.Errorf("graph: %s: build request: %w", action, err)
+	}
+	hreq.Header.Set("Authorization", "Bearer "+token)
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set("User-Agent", c.userAgent)
+
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return res, ctx.Err() == nil && !written.Load(), fmt.Errorf("graph: %s: %w", action, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return res, false, fmt.Errorf("graph: %s: read answer (HTTP %d): %w", action, resp.StatusCode, err)
+	}
+	usage := ParseUsage(resp.Header)
+	now := c.clock.Now()
+	if usage.Exhausted() {
+		c.limiter.pause(pageID, now.Add(c.pauseFor(usage)))
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if r, ok := parseSendResult(data); ok {
+			r.Usage = usage
+			return r, false, nil
+		}
+		return res, false, &Error{HTTPStatus: resp.StatusCode, Message: "unreadable success answer",
+			FBTraceID: resp.Header.Get("X-Fb-Trace-Id")}
+	}
+	gerr := parseError(resp.StatusCode, resp.Header, data)
+	class, _ := classifyError(gerr)
+	if class == Throttled {
+		gerr.RetryAfter = c.pauseFor(usage)
+		c.limiter.pause(pageID, now.Add(gerr.RetryAfter))
+	}
+	return res, class == Transient && resp.StatusCode >= 500, gerr
+}
+
+// pauseFor is the pause a throttled answer imposes: Meta's regain time when it gave one.
+func (c *Client) pauseFor(u Usage) time.Duration {
+	if d := u.RegainAfter(); d > 0 {
+		return d
+	}
+	return c.throttlePause
+}
+
+// PausedFor reports how long calls for pageID remain paused by rate limiting (0 when they are not).
+func (c *Client) PausedFor(pageID string) time.Duration {
+	return c.limiter.remaining(pageID, c.clock.Now())
+}

@@ -1,0 +1,203 @@
+package graphtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1" //nolint:gosec // G505: Meta still sends the legacy sha1 signature next to sha256
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mmelink/operator/internal/delivery"
+)
+
+// deliveryClient posts deliveries; its timeout stands for Meta's patience.
+var deliveryClient = &http.Client{Timeout: 20 * time.Second}
+
+// Deliver posts a webhook delivery signed as Meta signs it (X-Hub-Signature-256, and the legacy
+// X-Hub-Signature). envelope is sent verbatim when it is []byte or json.RawMessage; anything else is
+// encoded to JSON with non-ASCII characters escaped as \uXXXX, as Meta does. The answer's body is already
+// read into memory, so closing it is optional.
+func Deliver(ctx context.Context, webhookURL, appSecret string, envelope any) (*http.Response, error) {
+	var body []byte
+	switch v := envelope.(type) {
+	case []byte:
+		body = v
+	case json.RawMessage:
+		body = v
+	default:
+		b, err := json.Marshal(envelope)
+		if err != nil {
+			return nil, fmt.Errorf("graphtest: encode delivery: %w", err)
+		}
+		body = escapeNonASCII(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("graphtest: build delivery: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "facebookexternalua")
+	req.Header.Set(delivery.SignatureHeader, delivery.Sign([]byte(appSecret), body))
+	req.Header.Set("X-Hub-Signature", signSHA1(appSecret, body))
+	resp, err := deliveryClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("graphtest: deliver to webhook: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	if err != nil {
+		return resp, fmt.Errorf("graphtest: read webhook answer: %w", err)
+	}
+	return resp, nil
+}
+
+// Optin delivers a recurring-notification opt-in (messaging_optins, optin.type notification_messages).
+func Optin(ctx context.Context, webhookURL, appSecret string, ev OptinEvent) (*http.Response, error) {
+	return Deliver(ctx, webhookURL, appSecret, ev.Envelope())
+}
+
+// Referral delivers a messaging_referrals event.
+func Referral(ctx context.Context, webhookURL, appSecret string, ev ReferralEvent) (*http.Response, error) {
+	return Deliver(ctx, webhookURL, appSecret, ev.Envelope())
+}
+
+// PostbackReferral delivers a messaging_postbacks event carrying postback.referral.
+func PostbackReferral(ctx context.Context, webhookURL, appSecret string, ev ReferralEvent) (*http.Response, error) {
+	return Deliver(ctx, webhookURL, appSecret, ev.PostbackEnvelope())
+}
+
+// PluginOptin delivers a Send-to-Messenger or checkbox plugin opt-in.
+func PluginOptin(ctx context.Context, webhookURL, appSecret string, ev PluginOptinEvent) (*http.Response, error) {
+	return Deliver(ctx, webhookURL, appSecret, ev.Envelope())
+}
+
+// signSHA1 is the legacy X-Hub-Signature value, which receivers must not rely on alone.
+func signSHA1(appSecret string, body []byte) string {
+	m := hmac.New(sha1.New, []byte(appSecret))
+	m.Write(body)
+	return "sha1=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// escapeNonASCII rewrites every non-ASCII character of JSON text as \uXXXX (surrogate pairs above the
+// BMP). Inside JSON only strings can hold such characters, so the rewrite keeps the value.
+func escapeNonASCII(b []byte) []byte {
+	var out strings.Builder
+	out.Grow(len(b))
+	for _, r := range string(b) {
+		switch {
+		case r < utf8.RuneSelf:
+			out.WriteRune(r)
+		case r > 0xFFFF:
+			r -= 0x10000
+			fmt.Fprintf(&out, `\u%04x\u%04x`, 0xD800+(r>>10), 0xDC00+(r&0x3FF))
+		default:
+			fmt.Fprintf(&out, `\u%04x`, r)
+		}
+	}
+	return []byte(out.String())
+}
+
+// Delivery records an automatic opt-in the emulator sent.
+type Delivery struct {
+	PageID string
+	PSID   string
+	Title  string
+	// Status is the webhook's final HTTP status, 0 when it never answered.
+	Status int
+	// Attempts is how many posts were made.
+	Attempts int
+	// Err is the last error, "" on success.
+	Err string
+}
+
+type autoConfirm struct {
+	url, secret string
+	delay       time.Duration
+}
+
+// autoConfirmAttempts bounds the posts of one automatic opt-in; Meta, too, gives up eventually.
+const autoConfirmAttempts = 5
+
+// AutoConfirm makes the emulator play the recipient of every successful opt-in request: after delay, it
+// delivers that person's opt-in for the requested title to webhookURL, signed with appSecret, retrying a
+// few times while the webhook fails. An empty webhookURL turns it off.
+func (s *Server) AutoConfirm(webhookURL, appSecret string, delay time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if webhookURL == "" {
+		s.confirm = nil
+		return
+	}
+	s.confirm = &autoConfirm{url: webhookURL, secret: appSecret, delay: delay}
+}
+
+// Deliveries returns the automatic opt-ins completed so far, oldest first.
+func (s *Server) Deliveries() []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Delivery(nil), s.deliveries...)
+}
+
+func (s *Server) scheduleOptin(c autoConfirm, ev OptinEvent) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		d := Delivery{PageID: ev.PageID, PSID: ev.PSID, Title: ev.Title}
+		wait := c.delay
+		for d.Attempts < autoConfirmAttempts {
+			if !s.sleep(wait) {
+				d.Err = "emulator closed"
+				break
+			}
+			d.Attempts++
+			ev.Time = s.now()
+			ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+			resp, err := Optin(ctx, c.url, c.secret, ev)
+			cancel()
+			if err == nil {
+				d.Status = resp.StatusCode
+				_ = resp.Body.Close()
+				if d.Status >= 200 && d.Status < 300 {
+					d.Err = ""
+					break
+				}
+				err = fmt.Errorf("webhook answered HTTP %d", d.Status)
+			}
+			d.Err = err.Error()
+			wait = max(2*wait, 100*time.Millisecond)
+		}
+		s.logf("graph-emulator: opt-in of %s to %q for page %s delivered: status=%d attempts=%d err=%q",
+			d.PSID, d.Title, d.PageID, d.Status, d.Attempts, d.Err)
+		s.mu.Lock()
+		s.deliveries = append(s.deliveries, d)
+		s.mu.Unlock()
+	}()
+}
+
+// sleep waits d; false when the emulator is closing.
+func (s *Server) sleep(d time.Duration) bool {
+	if d <= 0 {
+		select {
+		case <-s.ctx.Done():
+			return false
+		default:
+			return true
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}

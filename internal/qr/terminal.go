@@ -1,0 +1,2 @@
+package qr
+func (c *Code) Terminal() string { return "" }
