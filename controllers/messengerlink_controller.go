@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+	"github.com/mmelink/operator/internal/index"
 )
 
 // DefaultRecheckInterval is how often a link that waits for a foreign ConfigMap to go away looks again:
@@ -128,7 +129,7 @@ func (r *MessengerLinkReconciler) failed(link *messengerv1.MessengerLink, err er
 // claim is cluster-wide: Meta's webhooks name only the Page and the ref.
 func (r *MessengerLinkReconciler) refOwner(ctx context.Context, link *messengerv1.MessengerLink) (*messengerv1.MessengerLink, error) {
 	var claims messengerv1.MessengerLinkList
-	if err := r.List(ctx, &claims, client.MatchingFields{IndexLinkPageRef: link.PageRefKey()}); err != nil {
+	if err := r.List(ctx, &claims, client.MatchingFields{index.LinkPageRef: link.PageRefKey()}); err != nil {
 		return nil, fmt.Errorf("listing links of Page %s: %w", link.Spec.Page.ID, err)
 	}
 	var oldest *messengerv1.MessengerLink
@@ -137,7 +138,7 @@ func (r *MessengerLinkReconciler) refOwner(ctx context.Context, link *messengerv
 		if c.DeletionTimestamp != nil {
 			continue
 		}
-		if oldest == nil || olderThan(c, oldest) {
+		if oldest == nil || index.OlderThan(c, oldest) {
 			oldest = c
 		}
 	}
@@ -145,18 +146,6 @@ func (r *MessengerLinkReconciler) refOwner(ctx context.Context, link *messengerv
 		return nil, nil
 	}
 	return oldest, nil
-}
-
-// olderThan orders claims by creation time, then by namespace and name so that equal timestamps (one
-// second resolution) still give one answer everywhere.
-func olderThan(a, b *messengerv1.MessengerLink) bool {
-	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-		return a.CreationTimestamp.Before(&b.CreationTimestamp)
-	}
-	if a.Namespace != b.Namespace {
-		return a.Namespace < b.Namespace
-	}
-	return a.Name < b.Name
 }
 
 func (r *MessengerLinkReconciler) recheckInterval() time.Duration {
@@ -197,7 +186,7 @@ func (r *MessengerLinkReconciler) sameClaim(ctx context.Context, obj client.Obje
 		return nil
 	}
 	var claims messengerv1.MessengerLinkList
-	if err := r.List(ctx, &claims, client.MatchingFields{IndexLinkPageRef: link.PageRefKey()}); err != nil {
+	if err := r.List(ctx, &claims, client.MatchingFields{index.LinkPageRef: link.PageRefKey()}); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing links with the same ref")
 		return nil
 	}

@@ -8,45 +8,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+	"github.com/mmelink/operator/internal/index"
 )
-
-// Field indexes of the manager's cache.
-const (
-	// IndexLinkPageRef indexes MessengerLinks by Page ID and ref (see MessengerLink.PageRefKey).
-	IndexLinkPageRef = "messenger.mmelink.io/page-ref"
-	// IndexTopicPageTopic indexes NotificationTopics by Page ID and topic.
-	IndexTopicPageTopic = "messenger.mmelink.io/page-topic"
-)
-
-// CacheOptions limits the cache to what the operator needs: of all ConfigMaps and Secrets in the cluster,
-// only those it manages, so that memory does not grow with unrelated objects.
-func CacheOptions() cache.Options {
-	managed := labels.SelectorFromSet(labels.Set{messengerv1.ManagedByLabel: messengerv1.ManagedByValue})
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.ConfigMap{}: {Label: managed},
-	}}
-}
-
-// SetupIndexes registers the field indexes the controllers (and the webhook server) look objects up by.
-func SetupIndexes(ctx context.Context, idx client.FieldIndexer) error {
-	if err := idx.IndexField(ctx, &messengerv1.MessengerLink{}, IndexLinkPageRef, func(o client.Object) []string {
-		return []string{o.(*messengerv1.MessengerLink).PageRefKey()}
-	}); err != nil {
-		return fmt.Errorf("indexing MessengerLinks by Page and ref: %w", err)
-	}
-	if err := idx.IndexField(ctx, &messengerv1.NotificationTopic{}, IndexTopicPageTopic, func(o client.Object) []string {
-		return []string{o.(*messengerv1.NotificationTopic).PageTopicKey()}
-	}); err != nil {
-		return fmt.Errorf("indexing NotificationTopics by Page and topic: %w", err)
-	}
-	return nil
-}
 
 // ownedLabels are the labels of a ConfigMap written for the named object.
 func ownedLabels(nameLabel, name string) map[string]string {
@@ -109,9 +76,9 @@ type Config struct {
 	SkipNameValidation bool
 }
 
-// Setup registers the indexes and controllers with mgr. The manager's cache must use CacheOptions.
+// Setup registers the indexes and controllers with mgr. The manager's cache must use index.CacheOptions.
 func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
-	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
 	links := &MessengerLinkReconciler{

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/mmelink/operator/controllers"
+	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/scheme"
 	"github.com/mmelink/operator/internal/testenv"
 )
@@ -97,7 +98,7 @@ func stopManager() error {
 func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme.New(),
-		Cache:   controllers.CacheOptions(),
+		Cache:   index.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 	})
 	if err != nil {

@@ -1,0 +1,60 @@
+// Package index defines the cache field indexes and cache limits shared by the controllers and the
+// webhook server, which meet only in the API server and its cache.
+package index
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+)
+
+const (
+	// LinkPageRef indexes MessengerLinks by Page ID and ref (see MessengerLink.PageRefKey).
+	LinkPageRef = "messenger.mmelink.io/page-ref"
+	// TopicPageTopic indexes NotificationTopics by Page ID and topic (see NotificationTopic.PageTopicKey).
+	TopicPageTopic = "messenger.mmelink.io/page-topic"
+)
+
+// CacheOptions limits the cache to what the operator needs: of all ConfigMaps and Secrets in the cluster,
+// only those it manages, so that memory does not grow with unrelated objects.
+func CacheOptions() cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{messengerv1.ManagedByLabel: messengerv1.ManagedByValue})
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.ConfigMap{}: {Label: managed},
+		&corev1.Secret{}:    {Label: managed},
+	}}
+}
+
+// Setup registers the field indexes with a manager's cache.
+func Setup(ctx context.Context, idx client.FieldIndexer) error {
+	if err := idx.IndexField(ctx, &messengerv1.MessengerLink{}, LinkPageRef, func(o client.Object) []string {
+		return []string{o.(*messengerv1.MessengerLink).PageRefKey()}
+	}); err != nil {
+		return fmt.Errorf("indexing MessengerLinks by Page and ref: %w", err)
+	}
+	if err := idx.IndexField(ctx, &messengerv1.NotificationTopic{}, TopicPageTopic, func(o client.Object) []string {
+		return []string{o.(*messengerv1.NotificationTopic).PageTopicKey()}
+	}); err != nil {
+		return fmt.Errorf("indexing NotificationTopics by Page and topic: %w", err)
+	}
+	return nil
+}
+
+// OlderThan orders two claims on the same key: by creation time, then namespace and name, so that every
+// process (controller and webhook server replicas) picks the same winner.
+func OlderThan(a, b client.Object) bool {
+	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
+	if !ta.Equal(&tb) {
+		return ta.Before(&tb)
+	}
+	if a.GetNamespace() != b.GetNamespace() {
+		return a.GetNamespace() < b.GetNamespace()
+	}
+	return a.GetName() < b.GetName()
+}

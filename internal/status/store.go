@@ -1,0 +1,220 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Options tune the Store. Zero values take the defaults.
+type Options struct {
+	// FlushInterval is the least time between two commits of one object; events arriving meanwhile are
+	// committed together. Default 50ms.
+	FlushInterval time.Duration
+	// AttemptTimeout bounds one read-modify-write against the API server. A part whose delivery has less
+	// time left than this is not attempted: it fails at once rather than risk an answer after its deadline.
+	// Default 1s.
+	AttemptTimeout time.Duration
+	// DefaultDeadline applies to Write calls whose context has no deadline. Default 3s.
+	DefaultDeadline time.Duration
+	// MaxConcurrentCommits bounds commits in flight across all objects. Default 16.
+	MaxConcurrentCommits int
+	// MaxRecent is the number of event fingerprints remembered per object. Default DefaultMaxRecent.
+	MaxRecent int
+	// Registerer receives the metrics; nil registers none.
+	Registerer prometheus.Registerer
+	Log        logr.Logger
+}
+
+func (o *Options) defaults() {
+	if o.FlushInterval == 0 {
+		o.FlushInterval = 50 * time.Millisecond
+	}
+	if o.AttemptTimeout == 0 {
+		o.AttemptTimeout = time.Second
+	}
+	if o.DefaultDeadline == 0 {
+		o.DefaultDeadline = 3 * time.Second
+	}
+	if o.MaxConcurrentCommits == 0 {
+		o.MaxConcurrentCommits = 16
+	}
+	if o.MaxRecent == 0 {
+		o.MaxRecent = DefaultMaxRecent
+	}
+}
+
+// Store is the Writer that commits to the API server.
+type Store struct {
+	c    client.Client
+	live client.Reader
+	o    Options
+	m    *metrics
+	sem  chan struct{}
+
+	mu     sync.Mutex
+	queues map[Target]*queue
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewWriter returns a Store that reads objects through c (normally the cache) at first and through live
+// (the API server) after a conflict, and writes status with c.
+func NewWriter(c client.Client, live client.Reader, o Options) *Store {
+	o.defaults()
+	return &Store{
+		c: c, live: live, o: o,
+		m:      newMetrics(o.Registerer),
+		sem:    make(chan struct{}, o.MaxConcurrentCommits),
+		queues: map[Target]*queue{},
+	}
+}
+
+// part is one delivery's items for one target.
+type part struct {
+	items    []Item
+	deadline time.Time
+	result   chan error // buffered; receives exactly one value
+	// Guarded by Store.mu:
+	taken     bool // included in a commit attempt; its outcome decides
+	abandoned bool // the writer stopped waiting before it was taken
+	// Set by the commit that stored it, read by Write after result: what to take back if the delivery
+	// as a whole fails.
+	stored *revert
+}
+
+// queue holds one object's pending parts and the reverts it still owes.
+type queue struct {
+	target  Target
+	pending []*part
+	reverts []*revert
+	running bool
+}
+
+// Write implements Writer.
+func (s *Store) Write(ctx context.Context, items []Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(s.o.DefaultDeadline)
+	}
+	parts := s.enqueue(items, deadline)
+	if parts == nil {
+		return fmt.Errorf("%w: shutting down", ErrUnavailable)
+	}
+	var failed error
+	var stored []*part
+	for _, p := range parts {
+		if err := s.await(ctx, p); err != nil {
+			failed = err
+		} else {
+			stored = append(stored, p)
+		}
+	}
+	if failed != nil {
+		// Some of the delivery was stored and some not: Meta will deliver all of it again, so take back
+		// what was stored, so that the delivery counts once, when it succeeds.
+		for _, p := range stored {
+			s.scheduleRevert(p)
+		}
+		return failed
+	}
+	return nil
+}
+
+func (s *Store) enqueue(items []Item, deadline time.Time) []*part {
+	byTarget := map[Target]*part{}
+	var parts []*part
+	for _, it := range items {
+		p := byTarget[it.Target]
+		if p == nil {
+			p = &part{deadline: deadline, result: make(chan error, 1)}
+			byTarget[it.Target] = p
+			parts = append(parts, p)
+		}
+		p.items = append(p.items, it)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	for t, p := range byTarget {
+		q := s.queueLocked(t)
+		q.pending = append(q.pending, p)
+		s.kickLocked(q)
+	}
+	return parts
+}
+
+// await waits for a part's outcome. A part not yet in a commit when ctx ends is abandoned and never
+// stored; a part already in one is bounded by its deadline, which the committer respects.
+func (s *Store) await(ctx context.Context, p *part) error {
+	select {
+	case err := <-p.result:
+		return err
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	if !p.taken {
+		p.abandoned = true
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+	s.mu.Unlock()
+	return <-p.result
+}
+
+func (s *Store) scheduleRevert(p *part) {
+	if p.stored == nil || len(p.stored.fps) == 0 {
+		return
+	}
+	p.stored.known = true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queueLocked(p.items[0].Target)
+	q.reverts = append(q.reverts, p.stored)
+	s.kickLocked(q)
+}
+
+func (s *Store) queueLocked(t Target) *queue {
+	q := s.queues[t]
+	if q == nil {
+		q = &queue{target: t}
+		s.queues[t] = q
+	}
+	return q
+}
+
+// kickLocked starts the queue's committer unless it runs already. One committer per object means one
+// write in flight per object: everything that arrives meanwhile goes into the next commit.
+func (s *Store) kickLocked(q *queue) {
+	if q.running {
+		return
+	}
+	q.running = true
+	s.wg.Add(1)
+	go s.run(q)
+}
+
+// Close stops accepting writes and waits, at most until ctx ends, for commits in flight.
+func (s *Store) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for commits in flight: %w", ctx.Err())
+	}
+}
