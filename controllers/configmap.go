@@ -48,13 +48,15 @@ func (w *configMapWriter) ensure(ctx context.Context, owner client.Object, name 
 	err := w.Get(ctx, key, cm)
 	switch {
 	case apierrors.IsNotFound(err):
-		// Not in the cache: either absent, or present without our label (foreign, or ours with the label
-		// removed by a person). Ask the API server.
+		// Not in the cache: absent, or present without our label (foreign, or ours with the label removed
+		// by a person). Creating is right in the common case and costs one request; only when the name
+		// is taken do we read it from the API server to see whose it is.
+		res, err := w.create(ctx, owner, key, labels, inputs, out)
+		if !apierrors.IsAlreadyExists(err) {
+			return res, err
+		}
 		if err := w.APIReader.Get(ctx, key, cm); err != nil {
-			if !apierrors.IsNotFound(err) {
-				return "", fmt.Errorf("reading ConfigMap %s: %w", name, err)
-			}
-			return w.create(ctx, owner, key, labels, inputs, out)
+			return "", fmt.Errorf("reading ConfigMap %s: %w", name, err)
 		}
 	case err != nil:
 		return "", fmt.Errorf("reading ConfigMap %s: %w", name, err)
@@ -88,7 +90,6 @@ func (w *configMapWriter) create(ctx context.Context, owner client.Object, key t
 	if err := controllerutil.SetControllerReference(owner, cm, w.Scheme); err != nil {
 		return "", fmt.Errorf("setting owner of ConfigMap %s: %w", key.Name, err)
 	}
-	// AlreadyExists (created since we looked) is returned as an error: the retry sorts out whose it is.
 	if err := w.Create(ctx, cm); err != nil {
 		return "", fmt.Errorf("creating ConfigMap %s: %w", key.Name, err)
 	}

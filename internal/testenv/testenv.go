@@ -69,7 +69,8 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
-	// Tests create objects in bursts; client-side throttling would measure the client, not the operator.
-	cfg.QPS, cfg.Burst = 500, 1000
+	// As ctrl.GetConfig does in production: no client-side throttling; the API server's priority and
+	// fairness protects it. A client-side limit here would measure the limiter, not the operator.
+	cfg.QPS = -1
 	return env, cfg, nil
 }
