@@ -50,7 +50,7 @@ const (
 type Delivery struct {
 	// Object is the envelope object. Deliveries for objects other than ObjectPage carry no events.
 	Object string
-	// Events are the tracked events of every entry, messaging and standby alike, in body order.
+	// Events are the tracked events of every entry, in order: entry by entry, messaging before standby.
 	Events []Event
 	// Ignored counts page events of kinds the operator does not track: plain messages and postbacks,
 	// echoes, reads, deliveries, reactions and the like.

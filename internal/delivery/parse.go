@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Defaults for Limits. Meta batches up to 1,000 updates per POST and nests about seven levels deep.
+// Defaults for Limits. Meta batches up to 1,000 updates per POST and nests about eight levels deep.
 const (
 	DefaultMaxEvents = 10_000
 	DefaultMaxDepth  = 64

@@ -44,7 +44,7 @@ func (b Backoff) Duration(attempt int) time.Duration {
 	}
 	d = min(d, limit)
 	if jitter > 0 {
-		r := rand.Float64 //nolint:gosec // G404: jitter needs no cryptographic randomness
+		r := rand.Float64 // jitter needs no cryptographic randomness
 		if b.Rand != nil {
 			r = b.Rand
 		}

@@ -102,7 +102,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 		auth := r.Header.Get("Authorization")
 		w.Header().Set("X-Fb-Trace-Id", auth)
 		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprintf(w, `{"error":{"message":%q,"type":%q,"code":100,"error_user_title":%q,"error_user_msg":%q,"fbtrace_id":%q}}`,
+		_, _ = fmt.Fprintf(w, `{"error":{"message":%q,"type":%q,"code":100,"error_user_title":%q,"error_user_msg":%q,"fbtrace_id":%q}}`,
 			auth, auth, auth, auth, auth)
 	}))
 	defer echo.Close()

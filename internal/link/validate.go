@@ -201,10 +201,11 @@ func ValidateText(text string) error {
 	if text == "" {
 		return empty(field)
 	}
-	n := 0
-	for i, r := range text {
-		if r == utf8.RuneError {
-			if _, size := utf8.DecodeRuneInString(text[i:]); size == 1 {
+	n := 0 // characters so far
+	for i := 0; i < len(text); n++ {
+		r, size := rune(text[i]), 1 // ASCII, the usual case, needs no decoding
+		if r >= utf8.RuneSelf {
+			if r, size = utf8.DecodeRuneInString(text[i:]); r == utf8.RuneError && size == 1 {
 				return &FieldError{Field: field, Rule: "must be valid UTF-8 (" + found(text, i, n) + ")"}
 			}
 		}
@@ -212,7 +213,7 @@ func ValidateText(text string) error {
 			return &FieldError{Field: field, Rule: fmt.Sprintf(
 				"must not contain control characters other than newline and tab (found U+%04X at index %d)", r, n)}
 		}
-		n++
+		i += size
 	}
 	if n > MaxTextLength {
 		return tooLong(field, MaxTextLength, n)

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"context"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,11 +26,17 @@ type applier interface {
 	store(*ledger)
 }
 
-func newApplier(k Kind) (client.Object, applier) {
+// sideWriter is an applier that stores something outside the object before the status write: the
+// topic's tokens. The status then records what the side store holds.
+type sideWriter interface {
+	writeSide(ctx context.Context, c client.Client, r client.Reader, counted []Item) error
+}
+
+func newApplier(k Kind, o *Options) (client.Object, applier) {
 	switch k {
 	case KindTopic:
 		t := &messengerv1.NotificationTopic{}
-		return t, &topicApplier{t: t}
+		return t, &topicApplier{t: t, perShard: o.TokensPerShard}
 	default:
 		l := &messengerv1.MessengerLink{}
 		return l, &linkApplier{l: l}

@@ -1,20 +1,23 @@
 package status
 
 import (
+	"context"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 )
 
 // topicApplier records what the webhook server learns about a NotificationTopic in status.optIns.
 //
-// This first version records the registration confirmation and the time of the latest opt-in event. The
-// per-token counts (total, active, stopped) need the token store in Secrets, which deduplicates by token
-// and orders stops and resumes; they are not counted here until it exists, rather than counted wrong.
+// The counts come from the token store (tokens.go), written before the status: a token is counted once
+// however often its opt-in is delivered, and stops and resumes are ordered by their timestamps.
 type topicApplier struct {
-	t *messengerv1.NotificationTopic
+	t        *messengerv1.NotificationTopic
+	perShard int
 }
 
 func (a *topicApplier) stats() *messengerv1.OptInStats {
@@ -51,7 +54,21 @@ func (a *topicApplier) apply(it Item) {
 	}
 }
 
-// revert cannot take back a confirmation or a time; nothing else is counted yet.
+// revert has nothing to take back: the counts are derived from the token store, where a redelivered
+// token is the same key, and a confirmation or a time cannot be undone.
 func (a *topicApplier) revert([]Item) {}
+
+func (a *topicApplier) writeSide(ctx context.Context, c client.Client, r client.Reader, counted []Item) error {
+	if len(tokenEvents(counted)) == 0 {
+		return nil
+	}
+	tc, err := storeTokens(ctx, c, r, a.t, counted, a.perShard)
+	if err != nil {
+		return err
+	}
+	st := a.stats()
+	st.Total, st.Active, st.Stopped, st.Secrets = tc.total, tc.active, tc.stopped, tc.secrets
+	return nil
+}
 
 func (a *topicApplier) store(lg *ledger) { a.stats().Ledger = lg.encode("") }

@@ -180,7 +180,7 @@ func (s *Store) settleReverts(q *queue, done []*revert) {
 // attempt reads the object, applies reverts then parts, and writes the status with an optimistic lock.
 // It returns, per part, what it counted; written tells whether a write was sent.
 func (s *Store) attempt(ctx context.Context, t Target, batch []*part, reverts []*revert, id string, live bool) ([]*revert, bool, error) {
-	obj, ap := newApplier(t.Kind)
+	obj, ap := newApplier(t.Kind, &s.o)
 	var reader client.Reader = s.c
 	if live {
 		reader = s.live
@@ -221,6 +221,16 @@ func (s *Store) attempt(ctx context.Context, t Target, batch []*part, reverts []
 			r.fps = append(r.fps, fp)
 		}
 		stored[i] = r
+	}
+	if sw, ok := ap.(sideWriter); ok {
+		var counted []Item
+		for _, r := range stored {
+			counted = append(counted, r.items...)
+		}
+		// Nothing of the status is written yet; a failure here fails the attempt as not stored.
+		if err := sw.writeSide(ctx, s.c, reader, counted); err != nil {
+			return stored, false, err
+		}
 	}
 	lg.addCommit(id)
 	ap.store(lg)

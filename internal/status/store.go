@@ -26,6 +26,8 @@ type Options struct {
 	MaxConcurrentCommits int
 	// MaxRecent is the number of event fingerprints remembered per object. Default DefaultMaxRecent.
 	MaxRecent int
+	// TokensPerShard is how many opt-in tokens a Secret holds. Default MaxTokensPerShard.
+	TokensPerShard int
 	// Registerer receives the metrics; nil registers none.
 	Registerer prometheus.Registerer
 	Log        logr.Logger
@@ -43,6 +45,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxConcurrentCommits == 0 {
 		o.MaxConcurrentCommits = 16
+	}
+	if o.TokensPerShard == 0 {
+		o.TokensPerShard = MaxTokensPerShard
 	}
 	if o.MaxRecent == 0 {
 		o.MaxRecent = DefaultMaxRecent

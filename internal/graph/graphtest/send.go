@@ -81,7 +81,9 @@ func (s *Server) serve(w *answer, r *http.Request, rec *Request, token string) {
 		s.writeError(w, graphError{code: 2500, message: "Unknown path components: " + r.URL.Path})
 		return
 	}
+	s.mu.Lock()
 	rec.Version, rec.PageID = version, pageID
+	s.mu.Unlock()
 	var c call
 	c.page = pageID
 	if rec.Send != nil {

@@ -73,7 +73,7 @@ type Server struct {
 
 	mu         sync.Mutex
 	pages      map[string]string // page ID -> token
-	requests   []Request
+	requests   []*Request
 	faults     []*faultEntry
 	throttles  map[string]time.Time // page ID -> end of throttling
 	usage      map[string]int       // page ID -> usage percent reported
@@ -147,7 +147,9 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Request, len(s.requests))
-	copy(out, s.requests)
+	for i, r := range s.requests {
+		out[i] = *r
+	}
 	return out
 }
 
@@ -183,12 +185,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token, source := requestToken(r)
 	rec.TokenSource = source
 
+	// Recorded on arrival, so that a test sees a request whose connection was dropped as soon as its
+	// client does; serve fills in the path fields and the answer under the lock.
+	s.mu.Lock()
+	s.requests = append(s.requests, &rec)
+	s.mu.Unlock()
+
 	aw := &answer{ResponseWriter: w}
 	s.serve(aw, r, &rec, token)
-	rec.Status, rec.ErrorCode, rec.ErrorSubcode = aw.status, aw.code, aw.subcode
-
 	s.mu.Lock()
-	s.requests = append(s.requests, rec)
+	rec.Status, rec.ErrorCode, rec.ErrorSubcode = aw.status, aw.code, aw.subcode
 	s.mu.Unlock()
 	s.logf("graph-emulator: %s %s page=%s -> %d code=%d/%d", rec.Method, r.URL.Path, rec.PageID,
 		rec.Status, rec.ErrorCode, rec.ErrorSubcode)
