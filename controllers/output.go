@@ -55,7 +55,7 @@ type snippet struct {
 // inputsHash is a digest of everything the rendered content depends on. It is cheap: no rendering.
 func (o *output) inputsHash() string {
 	h := sha256.New()
-	w := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
+	w := func(s string) { _, _ = fmt.Fprintf(h, "%d:%s;", len(s), s) } // a hash never fails to write
 	w(renderVersion)
 	w(o.URL)
 	w(strconv.Itoa(o.QR.GetSize()))
@@ -137,7 +137,7 @@ func contentHash(cm *corev1.ConfigMap) string {
 		} else {
 			v = cm.BinaryData[k[2:]]
 		}
-		fmt.Fprintf(h, "%d:%s;%d:", len(k), k, len(v))
+		_, _ = fmt.Fprintf(h, "%d:%s;%d:", len(k), k, len(v))
 		h.Write(v)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])

@@ -200,11 +200,13 @@ func (d *demo) cleanup(keepLogs bool) error {
 		exited := make(chan error, 1)
 		go func() { exited <- p.Wait() }()
 		select {
-		case <-exited:
+		case err := <-exited:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s exited badly after SIGTERM: %w", p.Path, err))
+			}
 		case <-time.After(10 * time.Second):
 			_ = p.Process.Kill()
-			<-exited
-			errs = append(errs, fmt.Errorf("%s did not stop within 10s after SIGTERM", p.Path))
+			errs = append(errs, fmt.Errorf("%s did not stop within 10s after SIGTERM and was killed (%v)", p.Path, <-exited))
 		}
 	}
 	if d.env != nil {
