@@ -206,7 +206,7 @@ func (d *demo) cleanup(keepLogs bool) error {
 			}
 		case <-time.After(10 * time.Second):
 			_ = p.Process.Kill()
-			errs = append(errs, fmt.Errorf("%s did not stop within 10s after SIGTERM and was killed (%v)", p.Path, <-exited))
+			errs = append(errs, fmt.Errorf("%s did not stop within 10s after SIGTERM and was killed: %w", p.Path, <-exited))
 		}
 	}
 	if d.env != nil {
