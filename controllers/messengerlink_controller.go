@@ -114,7 +114,11 @@ func (r *MessengerLinkReconciler) reconcile(ctx context.Context, link *messenger
 	markReady(link, messengerv1.ReasonSucceeded, "Link and QR codes are in ConfigMap "+name)
 	if res != cmUnchanged {
 		log.V(1).Info("wrote ConfigMap", "configMap", name, "action", res)
-		r.Recorder.Eventf(link, nil, corev1.EventTypeNormal, "ConfigMap"+string(res), "WriteConfigMap", "ConfigMap %s %s", name, lower(res))
+	}
+	// A repair or a change is worth a person's attention; a creation is already told by Ready, and an
+	// event per new link would double the writes of a bulk apply.
+	if res == cmUpdated {
+		r.Recorder.Eventf(link, nil, corev1.EventTypeNormal, "ConfigMapUpdated", "WriteConfigMap", "ConfigMap %s updated", name)
 	}
 	return ctrl.Result{}, nil
 }
