@@ -82,10 +82,11 @@ demo: build control-plane ## Run the operator on a local control plane with the 
 .PHONY: build
 build: ## Build the manager and webhook-server binaries into bin/.
 	$(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/manager .
+	$(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/webhook-server ./webhook-server/cmd
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
-	$(GO) run . --leader-elect=false
+	$(GO) run . --leader-elect=false --webhook-bind-address=0
 
 ##@ Deployment
 

@@ -3,18 +3,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/mmelink/operator/controllers"
+	"github.com/mmelink/operator/internal/graph"
 	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/scheme"
+	webhookserver "github.com/mmelink/operator/webhook-server"
 )
 
 type options struct {
@@ -23,6 +28,18 @@ type options struct {
 	leaderElectionID       string
 	appID                  string
 	linkWorkers            int
+	graphURL, graphVersion string
+	graphPageRate          float64
+	webhook                webhookOptions
+}
+
+// webhookOptions configure the bundled webhook server; --webhook-bind-address=0 turns it off (then run
+// the webhook-server binary as its own Deployment).
+type webhookOptions struct {
+	addr                           string
+	appSecretFile, verifyTokenFile string
+	maxBodyBytes                   int64
+	commitTimeout, shutdownTimeout time.Duration
 }
 
 func main() {
@@ -33,6 +50,19 @@ func main() {
 	flag.StringVar(&o.leaderElectionID, "leader-election-id", "mmelink-operator.messenger.mmelink.io", "Name of the leader-election Lease.")
 	flag.StringVar(&o.appID, "messenger-app-id", os.Getenv("MMELINK_APP_ID"), "Meta app ID written into Send-to-Messenger snippets (public; env MMELINK_APP_ID).")
 	flag.IntVar(&o.linkWorkers, "messengerlink-workers", 4, "MessengerLinks reconciled at once.")
+	flag.StringVar(&o.graphURL, "graph-api-url", graph.DefaultBaseURL, "Root URL of Meta's Graph API (an emulator's in tests and demos).")
+	flag.StringVar(&o.graphVersion, "graph-api-version", graph.DefaultAPIVersion, "Graph API version called unless a NotificationTopic sets spec.graphAPIVersion.")
+	flag.Float64Var(&o.graphPageRate, "graph-page-rate", controllers.DefaultGraphPageRate, "Send API calls per second per Page, across all its NotificationTopics.")
+	flag.StringVar(&o.webhook.addr, "webhook-bind-address", ":8090", "Address of the bundled Messenger webhook server; 0 turns it off.")
+	flag.StringVar(&o.webhook.appSecretFile, webhookserver.FlagAppSecretFile, "",
+		"File holding the Meta app secret (a mounted Secret); when empty, env "+webhookserver.EnvAppSecret+".")
+	flag.StringVar(&o.webhook.verifyTokenFile, webhookserver.FlagVerifyTokenFile, "",
+		"File holding the webhook verify token; when empty, env "+webhookserver.EnvVerifyToken+".")
+	flag.Int64Var(&o.webhook.maxBodyBytes, "webhook-max-body-bytes", webhookserver.DefaultMaxBodyBytes, "Largest delivery body accepted; larger ones get 413.")
+	flag.DurationVar(&o.webhook.commitTimeout, "webhook-commit-timeout", webhookserver.DefaultCommitTimeout,
+		"Time to store a delivery before answering 503; keep it under Meta's 5s.")
+	flag.DurationVar(&o.webhook.shutdownTimeout, "webhook-shutdown-timeout", webhookserver.DefaultShutdownTimeout,
+		"Time in-flight deliveries get to finish on shutdown.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -61,8 +91,33 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	if err := controllers.Setup(ctx, mgr, controllers.Config{AppID: o.appID, LinkWorkers: o.linkWorkers}); err != nil {
+	gc, err := graph.New(graph.WithBaseURL(o.graphURL), graph.WithAPIVersion(o.graphVersion),
+		graph.WithMetrics(graph.NewMetrics(metrics.Registry)),
+		// The controller retries from status, through its per-Page rate limiter; retries inside a call
+		// would go around the limiter.
+		graph.WithMaxRetries(0))
+	if err != nil {
+		return fmt.Errorf("graph API client: %w", err)
+	}
+	if err := controllers.Setup(ctx, mgr, controllers.Config{AppID: o.appID, LinkWorkers: o.linkWorkers,
+		Graph: gc, GraphPageRate: o.graphPageRate}); err != nil {
 		return err
+	}
+	var store interface{ Close(context.Context) error }
+	if o.webhook.addr != "0" {
+		appSecret, verifyToken, err := webhookserver.LoadSecrets(o.webhook.appSecretFile, o.webhook.verifyTokenFile)
+		if err != nil {
+			return fmt.Errorf("webhook server (turn it off with --webhook-bind-address=0): %w", err)
+		}
+		s, err := webhookserver.AddToManager(ctx, mgr, webhookserver.Config{
+			Addr: o.webhook.addr, AppSecret: appSecret, VerifyToken: verifyToken,
+			MaxBodyBytes: o.webhook.maxBodyBytes, CommitTimeout: o.webhook.commitTimeout,
+			ShutdownTimeout: o.webhook.shutdownTimeout, Log: ctrl.Log.WithName("webhook-server"),
+		})
+		if err != nil {
+			return err
+		}
+		store = s
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
@@ -71,5 +126,14 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 	ctrl.Log.Info("starting manager")
-	return mgr.Start(ctx)
+	err = mgr.Start(ctx)
+	if store != nil {
+		// Deliveries are answered; commits still running get a bounded time to finish.
+		closeCtx, cancel := context.WithTimeout(context.Background(), o.webhook.shutdownTimeout)
+		defer cancel()
+		if cerr := store.Close(closeCtx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing the status writer: %w", cerr))
+		}
+	}
+	return err
 }

@@ -78,7 +78,7 @@ func (d *demo) run(ctx context.Context) error {
 	fmt.Println("  kubeconfig:", d.kubeconfig)
 
 	step("Starting the manager")
-	if err := d.start("manager", d.manager, "--leader-elect=false", "--metrics-bind-address=0",
+	if err := d.start("manager", d.manager, "--leader-elect=false", "--metrics-bind-address=0", "--webhook-bind-address=0",
 		"--health-probe-bind-address=127.0.0.1:0", "--messenger-app-id=1234567890"); err != nil {
 		return err
 	}

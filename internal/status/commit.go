@@ -196,10 +196,15 @@ func (s *Store) attempt(ctx context.Context, t Target, batch []*part, reverts []
 	if err := ap.load(); err != nil {
 		s.o.Log.Info("starting a new sketch", "kind", t.Kind, "name", t.Name, "namespace", t.Namespace, "reason", err.Error())
 	}
+	// Decide every revert against the ledger as read, before any of them changes it: one commit can hold
+	// parts of several deliveries, and removing its ID for the first would hide it from the others.
+	var due []*revert
 	for _, r := range reverts {
-		if !r.due(lg) {
-			continue
+		if r.due(lg) {
+			due = append(due, r)
 		}
+	}
+	for _, r := range due {
 		ap.revert(r.items)
 		lg.remove(r.fps)
 		lg.removeCommit(r.commit)

@@ -294,3 +294,54 @@ func waitFor(t *testing.T, check func() error) {
 }
 
 var errConnRefused = syscall.ECONNREFUSED
+
+// One commit can carry parts of several deliveries. When its answer is lost, every part is answered 503,
+// and every part must be taken back, not only the first.
+func TestLostAnswerOfASharedCommitTakesBackEveryPart(t *testing.T) {
+	key := newLink(t)
+	var calls atomic.Int64
+	release := make(chan struct{})
+	lossy := interceptor.NewClient(k8s, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+			n := calls.Add(1)
+			if n == 1 {
+				<-release // hold the first commit so that the next deliveries queue up behind it
+			}
+			err := c.SubResource(sub).Patch(ctx, obj, p, opts...)
+			if n == 2 && err == nil {
+				return errLost // the second commit, shared by three deliveries, is stored but unanswered
+			}
+			return err
+		},
+	})
+	w := status.NewWriter(lossy, k8s, status.Options{FlushInterval: time.Millisecond})
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			errs <- w.Write(ctx, items(key, event(delivery.KindReferral, "summer", "SHORTLINK", fmt.Sprintf("q%d", i), 100+i)))
+		}()
+		if i == 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	failed := 0
+	for range 4 {
+		if err := <-errs; err != nil {
+			failed++
+		}
+	}
+	if failed != 3 {
+		t.Fatalf("%d writes failed, want the 3 of the lost shared commit", failed)
+	}
+	// Whatever was answered 503 must not stay counted; whatever got nil must be.
+	waitFor(t, func() error {
+		if st := referrals(t, key); st.Total != 1 {
+			return fmt.Errorf("total %d, want 1 (the one write that succeeded)", st.Total)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,100 @@
+// Command webhook-server runs the Messenger webhook receiver alone, without the controllers: it answers
+// Meta's handshake and deliveries and records referrals and opt-ins in status. It runs on every replica
+// (no leader election).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/mmelink/operator/internal/index"
+	"github.com/mmelink/operator/internal/scheme"
+	webhookserver "github.com/mmelink/operator/webhook-server"
+)
+
+type options struct {
+	bindAddr, metricsAddr, probeAddr string
+	appSecretFile, verifyTokenFile   string
+	maxBodyBytes                     int64
+	commitTimeout, shutdownTimeout   time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bindAddr, "bind-address", ":8090", "Address of the webhook endpoint (/webhook, /healthz, /readyz).")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the manager's /healthz and /readyz endpoints.")
+	flag.StringVar(&o.appSecretFile, webhookserver.FlagAppSecretFile, "",
+		"File holding the Meta app secret (a mounted Secret); when empty, env "+webhookserver.EnvAppSecret+".")
+	flag.StringVar(&o.verifyTokenFile, webhookserver.FlagVerifyTokenFile, "",
+		"File holding the webhook verify token; when empty, env "+webhookserver.EnvVerifyToken+".")
+	flag.Int64Var(&o.maxBodyBytes, "max-body-bytes", webhookserver.DefaultMaxBodyBytes, "Largest delivery body accepted; larger ones get 413.")
+	flag.DurationVar(&o.commitTimeout, "commit-timeout", webhookserver.DefaultCommitTimeout,
+		"Time to store a delivery before answering 503; keep it under Meta's 5s.")
+	flag.DurationVar(&o.shutdownTimeout, "shutdown-timeout", webhookserver.DefaultShutdownTimeout,
+		"Time in-flight deliveries get to finish on shutdown.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
+		ctrl.Log.Error(err, "webhook server stopped")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	appSecret, verifyToken, err := webhookserver.LoadSecrets(o.appSecretFile, o.verifyTokenFile)
+	if err != nil {
+		return err
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme.New(),
+		Cache:                  index.CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		LeaderElection:         false, // every replica receives deliveries
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+
+	store, err := webhookserver.AddToManager(ctx, mgr, webhookserver.Config{
+		Addr: o.bindAddr, AppSecret: appSecret, VerifyToken: verifyToken,
+		MaxBodyBytes: o.maxBodyBytes, CommitTimeout: o.commitTimeout, ShutdownTimeout: o.shutdownTimeout,
+		Log: ctrl.Log.WithName("webhook-server"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	ctrl.Log.Info("starting webhook server")
+	err = mgr.Start(ctx)
+	// The server has stopped and its deliveries are answered; commits the store still runs (an abandoned
+	// part, a revert) get a bounded time to finish.
+	closeCtx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if cerr := store.Close(closeCtx); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("closing the status writer: %w", cerr))
+	}
+	return err
+}

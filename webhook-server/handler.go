@@ -1,0 +1,183 @@
+package webhookserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mmelink/operator/internal/delivery"
+	"github.com/mmelink/operator/internal/status"
+)
+
+// Paths the server answers; anything else is 404.
+const (
+	PathWebhook = "/webhook"
+	PathHealthz = "/healthz"
+	PathReadyz  = "/readyz"
+)
+
+// EventReceived is the body of a 200 answer to a delivery, as in Meta's examples.
+const EventReceived = "EVENT_RECEIVED"
+
+// resultMetrics are the series of one delivery result, looked up once rather than per request.
+type resultMetrics struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case PathWebhook:
+		switch r.Method {
+		case http.MethodGet:
+			s.serveHandshake(w, r)
+		case http.MethodPost:
+			s.serveDelivery(w, r)
+		default:
+			start := time.Now()
+			w.Header().Set("Allow", "GET, POST")
+			http.Error(w, "method not allowed: use GET (handshake) or POST (delivery)", http.StatusMethodNotAllowed)
+			s.observe(ResultBadMethod, start)
+		}
+	case PathHealthz:
+		writeText(w, http.StatusOK, "ok")
+	case PathReadyz:
+		if err := s.ReadyCheck(r); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		writeText(w, http.StatusOK, "ok")
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s *Server) observe(result string, start time.Time) {
+	m := s.results[result]
+	m.count.Inc()
+	m.duration.Observe(time.Since(start).Seconds())
+}
+
+func (s *Server) serveDelivery(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s.observe(s.handleDelivery(w, r, start), start)
+}
+
+// handleDelivery answers one POST and returns its result label. The order of the checks matters: nothing
+// of the body is looked at before its signature is verified, and nothing is acknowledged before the
+// Writer has stored it.
+func (s *Server) handleDelivery(w http.ResponseWriter, r *http.Request, start time.Time) string {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			http.Error(w, "request body larger than "+strconv.FormatInt(s.maxBodyBytes, 10)+" bytes", http.StatusRequestEntityTooLarge)
+			return ResultTooLarge
+		}
+		s.log.V(1).Info("could not read delivery body", "error", err.Error())
+		http.Error(w, "could not read request body", http.StatusBadRequest)
+		return ResultReadError
+	}
+	if err := delivery.VerifySignature(s.appSecret, body, r.Header.Get(delivery.SignatureHeader)); err != nil {
+		// The delivery package's errors never hold the secret or the expected MAC.
+		s.log.V(1).Info("rejected delivery", "reason", err.Error())
+		http.Error(w, "missing or invalid "+delivery.SignatureHeader+" header", http.StatusUnauthorized)
+		return ResultBadSignature
+	}
+	d, err := delivery.Parse(body)
+	if err != nil {
+		// Signed, so from Meta: a real failure worth seeing at info level. Parse errors name a JSON path
+		// or a syntax error, never a secret.
+		s.log.Info("malformed delivery", "error", err.Error(), "bytes", len(body))
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return ResultMalformed
+	}
+	if d.Object != delivery.ObjectPage {
+		writeText(w, http.StatusOK, EventReceived)
+		return ResultIgnoredObject
+	}
+	s.countEvents(d)
+	if len(d.Events) == 0 {
+		writeText(w, http.StatusOK, EventReceived)
+		return ResultOK
+	}
+	if !s.cacheReady() {
+		http.Error(w, "not ready: cache not synced", http.StatusServiceUnavailable)
+		return ResultUnavailable
+	}
+
+	ctx, cancel := context.WithDeadline(r.Context(), start.Add(s.commitTimeout))
+	defer cancel()
+	items, err := s.resolve(ctx, d.Events)
+	if err == nil && len(items) > 0 {
+		err = s.commit(ctx, items)
+	}
+	if err != nil {
+		s.log.Error(err, "delivery not stored; answering 503 so that Meta delivers it again", "events", len(d.Events))
+		http.Error(w, "could not store the delivery in time, retry later", http.StatusServiceUnavailable)
+		return ResultUnavailable
+	}
+	writeText(w, http.StatusOK, EventReceived)
+	return ResultOK
+}
+
+// readBody reads the whole body, at most maxBodyBytes of it. A declared length over the cap is refused
+// before reading a byte.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.maxBodyBytes {
+		// Closing spares the server reading the rest of the body to reuse the connection.
+		w.Header()["Connection"] = connectionClose
+		return nil, &http.MaxBytesError{Limit: s.maxBodyBytes}
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // ReadFrom wants MinRead spare bytes before EOF
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBodyBytes)); err != nil {
+		return nil, fmt.Errorf("reading body: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// countEvents records a verified page delivery in the event metrics.
+func (s *Server) countEvents(d *delivery.Delivery) {
+	s.metrics.batch.Observe(float64(len(d.Events) + d.Ignored))
+	if d.Ignored > 0 {
+		s.metrics.untracked.Add(float64(d.Ignored))
+	}
+	for i := range d.Events {
+		s.metrics.eventCounter(d.Events[i].Kind).Inc()
+	}
+}
+
+// commit hands items to the Writer. It is called in the request's goroutine: the Writer's contract is to
+// return by ctx's deadline, and a Writer that broke it would delay only this answer, which Meta then
+// times out and retries like a 503.
+func (s *Server) commit(ctx context.Context, items []status.Item) error {
+	if err := s.writer.Write(ctx, items); err != nil {
+		return fmt.Errorf("storing %d attributed events: %w", len(items), err)
+	}
+	return nil
+}
+
+var (
+	textPlain       = []string{"text/plain; charset=utf-8"}
+	noSniff         = []string{"nosniff"}
+	connectionClose = []string{"close"}
+)
+
+// writeText writes a text/plain answer. nosniff keeps a browser from reading an echoed challenge as HTML.
+func writeText(w http.ResponseWriter, code int, body string) {
+	h := w.Header()
+	// Assigned rather than Set: the keys are canonical already, and the shared values are never modified.
+	h["Content-Type"] = textPlain
+	h["X-Content-Type-Options"] = noSniff
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}

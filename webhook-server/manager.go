@@ -1,0 +1,71 @@
+package webhookserver
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/mmelink/operator/internal/status"
+)
+
+// Config is what the webhook server takes from its command line.
+type Config struct {
+	Addr                           string
+	AppSecret, VerifyToken         []byte
+	MaxBodyBytes                   int64
+	CommitTimeout, ShutdownTimeout time.Duration
+	// Status tunes the status writer; its Registerer and Log are filled in when empty.
+	Status status.Options
+	Log    logr.Logger
+}
+
+// AddToManager builds the status writer and the server on mgr's cache and client, and adds the server
+// to mgr (on every replica: it needs no leader). The manager's cache must use index.CacheOptions and
+// have the index.Setup indexes. After mgr.Start returns, close the returned writer so that commits still
+// running (a revert, a part whose delivery was abandoned) get a bounded time to finish.
+func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.Store, error) {
+	var synced atomic.Bool
+	go func() {
+		// Returns false, and leaves the server unready, only when ctx ends first.
+		if mgr.GetCache().WaitForCacheSync(ctx) {
+			synced.Store(true)
+		}
+	}()
+	so := c.Status
+	if so.Registerer == nil {
+		so.Registerer = ctrlmetrics.Registry
+	}
+	if so.Log.GetSink() == nil {
+		so.Log = c.Log.WithName("status")
+	}
+	// The cache-backed client reads objects first; the API reader is for re-reading after a conflict.
+	store := status.NewWriter(mgr.GetClient(), mgr.GetAPIReader(), so)
+	srv, err := New(Options{
+		Addr:            c.Addr,
+		AppSecret:       c.AppSecret,
+		VerifyToken:     c.VerifyToken,
+		Reader:          mgr.GetCache(),
+		Writer:          store,
+		Registerer:      ctrlmetrics.Registry,
+		MaxBodyBytes:    c.MaxBodyBytes,
+		CommitTimeout:   c.CommitTimeout,
+		ShutdownTimeout: c.ShutdownTimeout,
+		Ready:           synced.Load,
+		Logger:          c.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(srv); err != nil {
+		return nil, fmt.Errorf("adding the webhook server to the manager: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook", srv.ReadyCheck); err != nil {
+		return nil, fmt.Errorf("adding the webhook ready check: %w", err)
+	}
+	return store, nil
+}

@@ -1,0 +1,204 @@
+package webhookserver
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+	"github.com/mmelink/operator/internal/delivery"
+	"github.com/mmelink/operator/internal/index"
+	"github.com/mmelink/operator/internal/link"
+	"github.com/mmelink/operator/internal/status"
+)
+
+// claimKey is what an event is attributed by: a Page and a base ref (MessengerLink.PageRefKey) or a topic
+// (NotificationTopic.PageTopicKey). Kept in parts so that looking up a known key builds no string.
+type claimKey struct {
+	topic bool
+	page  string
+	name  string
+}
+
+// indexKey is the key's value in the cache's field index.
+func (k claimKey) indexKey() string { return k.page + "/" + k.name }
+
+// claim is the answer for one key: the winning object, if any.
+type claim struct {
+	found bool
+	name  types.NamespacedName
+	// recipientID is a NotificationTopic's spec.registration.recipientID.
+	recipientID string
+}
+
+// resolver attributes the events of one delivery. It remembers each key's claim, so that a batch costs
+// one indexed List per distinct key however many events share it.
+type resolver struct {
+	reader client.Reader
+	// A delivery rarely has more than a few distinct keys: they are searched linearly, which is cheaper
+	// than a map, until there are smallKeys of them.
+	few  []claimEntry
+	many map[claimKey]claim
+}
+
+const smallKeys = 8
+
+type claimEntry struct {
+	key claimKey
+	claim
+}
+
+// resolve returns the items of the events that belong to a MessengerLink or NotificationTopic. The others
+// are counted as unmatched and left out: they are acknowledged with the rest of the delivery. An error
+// means the cache could not be read; the delivery is then answered 503.
+func (s *Server) resolve(ctx context.Context, events []delivery.Event) ([]status.Item, error) {
+	rs := resolver{reader: s.reader}
+	items := make([]status.Item, 0, len(events))
+	var unmatched map[unmatchedKey]int // for the debug log only
+	debug := s.log.V(1).Enabled()
+	for i := range events {
+		ev := &events[i]
+		key, ok := eventKey(ev)
+		var c claim
+		if ok {
+			var err error
+			if c, err = rs.lookup(ctx, key); err != nil {
+				return nil, err
+			}
+		}
+		if !c.found {
+			s.metrics.unmatchedCounter(ev.Kind).Inc()
+			if debug {
+				if unmatched == nil {
+					unmatched = make(map[unmatchedKey]int)
+				}
+				unmatched[unmatchedKey{ev.Kind, key}]++
+			}
+			continue
+		}
+		item := status.Item{Target: status.Target{Kind: status.KindLink, NamespacedName: c.name}, Event: *ev}
+		if key.topic {
+			item.Target.Kind = status.KindTopic
+			item.Recipient = ev.SenderID != "" && ev.SenderID == c.recipientID
+		}
+		items = append(items, item)
+	}
+	// Once per key and delivery rather than per event; never with the sender's ID, a person's.
+	for k, n := range unmatched {
+		s.log.V(1).Info("events not attributed: no MessengerLink or NotificationTopic claims their key",
+			"kind", string(k.kind), "key", k.key.indexKey(), "events", n)
+	}
+	return items, nil
+}
+
+type unmatchedKey struct {
+	kind delivery.Kind
+	key  claimKey
+}
+
+// eventKey returns the key ev is attributed by: its Page and base ref for referrals and plugin opt-ins,
+// its Page and topic for notification opt-ins. Links are claimed by their base ref because the ref fields
+// (ref--id--value) vary from one printed link to another. ok is false when no object could claim ev.
+func eventKey(ev *delivery.Event) (key claimKey, ok bool) {
+	if ev.PageID == "" {
+		return claimKey{}, false
+	}
+	switch ev.Kind {
+	case delivery.KindPostbackReferral, delivery.KindReferral, delivery.KindMessageReferral:
+		// An empty ref is the link of the Page without a ref.
+		return claimKey{page: ev.PageID, name: link.BaseRef(ev.Referral.Ref)}, true
+	case delivery.KindOptIn:
+		// A link without a ref has a snippet without data-ref, whose opt-ins carry no ref.
+		return claimKey{page: ev.PageID, name: link.BaseRef(ev.OptIn.Ref)}, true
+	case delivery.KindNotificationOptIn:
+		topic := ev.OptIn.Topic
+		if topic == "" {
+			topic = ev.OptIn.Title // opt-ins to a registration request carry the title only
+		}
+		// spec.topic is required: no topic claims an empty one.
+		return claimKey{topic: true, page: ev.PageID, name: topic}, topic != ""
+	}
+	return claimKey{}, false
+}
+
+func (rs *resolver) lookup(ctx context.Context, key claimKey) (claim, error) {
+	if rs.many != nil {
+		if c, ok := rs.many[key]; ok {
+			return c, nil
+		}
+	} else {
+		for i := range rs.few {
+			if rs.few[i].key == key {
+				return rs.few[i].claim, nil
+			}
+		}
+	}
+	var c claim
+	var err error
+	if key.topic {
+		c, err = rs.listTopics(ctx, key.indexKey())
+	} else {
+		c, err = rs.listLinks(ctx, key.indexKey())
+	}
+	if err != nil {
+		return claim{}, err
+	}
+	switch {
+	case rs.many != nil:
+		rs.many[key] = c
+	case len(rs.few) < smallKeys:
+		rs.few = append(rs.few, claimEntry{key, c})
+	default:
+		rs.many = make(map[claimKey]claim, 2*smallKeys)
+		for _, e := range rs.few {
+			rs.many[e.key] = e.claim
+		}
+		rs.many[key] = c
+	}
+	return c, nil
+}
+
+// listLinks finds the MessengerLink that wins key. Cluster-wide: a Page's refs are one namespace on Meta's
+// side, whatever the Kubernetes namespace. When several claim it, the oldest wins (index.OlderThan), as
+// the controller decides; the others are marked RefConflict there and get nothing here.
+func (rs *resolver) listLinks(ctx context.Context, key string) (claim, error) {
+	var list messengerv1.MessengerLinkList
+	// Read-only use: the cache's objects need no copy.
+	if err := rs.reader.List(ctx, &list, client.MatchingFields{index.LinkPageRef: key}, client.UnsafeDisableDeepCopy); err != nil {
+		return claim{}, fmt.Errorf("listing MessengerLinks by page and ref: %w", err)
+	}
+	var winner *messengerv1.MessengerLink
+	for i := range list.Items {
+		if l := &list.Items[i]; winner == nil || index.OlderThan(l, winner) {
+			winner = l
+		}
+	}
+	if winner == nil {
+		return claim{}, nil
+	}
+	return claim{found: true, name: types.NamespacedName{Namespace: winner.Namespace, Name: winner.Name}}, nil
+}
+
+// listTopics finds the NotificationTopic that wins key, the oldest as for links.
+func (rs *resolver) listTopics(ctx context.Context, key string) (claim, error) {
+	var list messengerv1.NotificationTopicList
+	if err := rs.reader.List(ctx, &list, client.MatchingFields{index.TopicPageTopic: key}, client.UnsafeDisableDeepCopy); err != nil {
+		return claim{}, fmt.Errorf("listing NotificationTopics by page and topic: %w", err)
+	}
+	var winner *messengerv1.NotificationTopic
+	for i := range list.Items {
+		if t := &list.Items[i]; winner == nil || index.OlderThan(t, winner) {
+			winner = t
+		}
+	}
+	if winner == nil {
+		return claim{}, nil
+	}
+	c := claim{found: true, name: types.NamespacedName{Namespace: winner.Namespace, Name: winner.Name}}
+	if winner.Spec.Registration != nil {
+		c.recipientID = winner.Spec.Registration.RecipientID
+	}
+	return c, nil
+}
