@@ -34,7 +34,8 @@ type instance struct {
 	stop  func()
 }
 
-func startInstance(t *testing.T) *instance {
+// startInstance starts a replica; flush sets the Store's FlushInterval (default 10ms: tests want speed).
+func startInstance(t testing.TB, flush ...time.Duration) *instance {
 	t.Helper()
 	c, cache := startCluster(t)
 	// Reads through the cache, writes to the API server: what the manager's client does.
@@ -43,7 +44,11 @@ func startInstance(t *testing.T) *instance {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	store := status.NewWriter(cached, c, status.Options{FlushInterval: 10 * time.Millisecond, Registerer: reg})
+	interval := 10 * time.Millisecond
+	if len(flush) > 0 {
+		interval = flush[0]
+	}
+	store := status.NewWriter(cached, c, status.Options{FlushInterval: interval, Registerer: reg})
 	srv, err := webhookserver.New(webhookserver.Options{
 		AppSecret: appSecret, VerifyToken: verifyToken, Reader: cache, Writer: store,
 		Registerer: prometheus.NewRegistry(), Logger: logr.Discard(), CommitTimeout: 3 * time.Second,
@@ -74,7 +79,7 @@ func startInstance(t *testing.T) *instance {
 	return in
 }
 
-var httpClient = &http.Client{Timeout: 10 * time.Second}
+var httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
 
 // send POSTs a signed body and returns the status code (0 when the request itself failed).
 func (in *instance) send(body []byte) int {
@@ -90,7 +95,7 @@ func (in *instance) send(body []byte) int {
 }
 
 // e2eLink creates a MessengerLink of page with ref and waits until the cache has it.
-func e2eLink(t *testing.T, ns, name, page, ref string) client.ObjectKey {
+func e2eLink(t testing.TB, ns, name, page, ref string) client.ObjectKey {
 	t.Helper()
 	c, cache := startCluster(t)
 	l := &messengerv1.MessengerLink{
@@ -105,7 +110,7 @@ func e2eLink(t *testing.T, ns, name, page, ref string) client.ObjectKey {
 	return key
 }
 
-func linkStats(t *testing.T, key client.ObjectKey) messengerv1.ReferralStats {
+func linkStats(t testing.TB, key client.ObjectKey) messengerv1.ReferralStats {
 	t.Helper()
 	c, _ := startCluster(t)
 	l := &messengerv1.MessengerLink{}
@@ -232,7 +237,7 @@ func TestTwoReplicasKeepExactTotals(t *testing.T) {
 }
 
 // storeMetric sums a counter of the instance's Store whose label has the value.
-func (in *instance) storeMetric(t *testing.T, name, label, value string) float64 {
+func (in *instance) storeMetric(t testing.TB, name, label, value string) float64 {
 	t.Helper()
 	families, err := in.reg.Gather()
 	if err != nil {

@@ -38,7 +38,7 @@ var cluster struct {
 }
 
 // startCluster returns a direct client and the manager's synced cache.
-func startCluster(t *testing.T) (client.Client, client.Reader) {
+func startCluster(t testing.TB) (client.Client, client.Reader) {
 	t.Helper()
 	cluster.once.Do(func() { cluster.err = bootCluster() })
 	if cluster.err != nil {
@@ -95,7 +95,7 @@ func stopEnv() error {
 }
 
 // newNamespace creates a namespace for one test.
-func newNamespace(t *testing.T, c client.Client) string {
+func newNamespace(t testing.TB, c client.Client) string {
 	t.Helper()
 	name := fmt.Sprintf("t%d-%s", cluster.ns.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
 	if len(name) > 63 {
@@ -108,7 +108,7 @@ func newNamespace(t *testing.T, c client.Client) string {
 }
 
 // eventually retries check until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, check func() error) {
+func eventually(t testing.TB, timeout time.Duration, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
