@@ -193,7 +193,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
-	<-served // http.ErrServerClosed, always, once Shutdown has begun
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) { // what Serve returns once Shutdown has begun
+		s.log.Error(serr, "webhook server stopped serving with an unexpected error")
+	}
 	if err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("webhook server: in-flight requests not finished within %s: %w", s.shutdownTimeout, err)
