@@ -64,69 +64,54 @@ func (r *MessengerLinkReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 }
 
 func (r *MessengerLinkReconciler) reconcile(ctx context.Context, link *messengerv1.MessengerLink) (ctrl.Result, error) {
-	log := ctrl.LoggerFrom(ctx)
 	before := readyReason(link)
+	emit := r.emitter(link)
 
 	url, ref, err := messengerLinkURL(&link.Spec)
 	if err != nil {
-		markStalled(link, messengerv1.ReasonInvalidSpec, err.Error())
-		r.eventOnChange(link, before, corev1.EventTypeWarning, "Validate", err.Error())
+		stallInvalid(link, emit, before, err)
 		return ctrl.Result{}, nil
 	}
 
 	owner, err := r.refOwner(ctx, link)
 	if err != nil {
-		return r.failed(link, err)
+		markReconciling(link, messengerv1.ReasonWriteFailed, err.Error())
+		return ctrl.Result{}, err
 	}
 	if owner != nil {
 		msg := fmt.Sprintf("ref %q of Page %s is claimed by MessengerLink %s/%s, which is older; change the ref or delete the other link",
 			link.Spec.Ref, link.Spec.Page.ID, owner.Namespace, owner.Name)
 		markStalled(link, messengerv1.ReasonRefConflict, msg)
-		r.eventOnChange(link, before, corev1.EventTypeWarning, "ClaimRef", msg)
+		warnOnChange(link, emit, before, "ClaimRef", msg)
 		return ctrl.Result{}, nil
 	}
 
 	name := link.GetConfigMapName()
-	out := &output{Kind: "MessengerLink", URL: url, QR: link.Spec.QR, Snippet: &snippet{
-		AppID: r.AppID, PageID: link.Spec.Page.ID, Ref: ref, Source: link.Namespace + "/" + link.Name,
-	}}
-	w := &configMapWriter{Client: r.Client, APIReader: r.APIReader, Scheme: r.Scheme()}
-	res, err := w.ensure(ctx, link, name, ownedLabels(messengerv1.LinkNameLabel, link.Name), out)
-	switch {
-	case errors.Is(err, errNotOwned):
-		msg := fmt.Sprintf("ConfigMap %s exists and is not owned by this MessengerLink; delete it or set spec.configMapName", name)
-		markStalled(link, messengerv1.ReasonConfigMapConflict, msg)
-		r.eventOnChange(link, before, corev1.EventTypeWarning, "WriteConfigMap", msg)
-		return ctrl.Result{RequeueAfter: r.recheckInterval()}, nil
-	case errors.Is(err, errRender):
-		markStalled(link, messengerv1.ReasonRenderFailed, err.Error())
-		r.eventOnChange(link, before, corev1.EventTypeWarning, "Render", err.Error())
-		return ctrl.Result{}, nil
-	case err != nil:
-		return r.failed(link, err)
+	lp := &linkPublisher{
+		writer:  &configMapWriter{Client: r.Client, APIReader: r.APIReader, Scheme: r.Scheme()},
+		recheck: recheckOrDefault(r.RecheckInterval),
+		emit:    emit,
 	}
-	if err := pruneConfigMaps(ctx, r.Client, link, messengerv1.LinkNameLabel, name); err != nil {
-		return r.failed(link, err)
+	ok, res, err := lp.publish(ctx, link, publication{
+		Kind: "MessengerLink", NameLabel: messengerv1.LinkNameLabel, Name: name,
+		Out: &output{Kind: "MessengerLink", URL: url, QR: link.Spec.QR, Snippet: &snippet{
+			AppID: r.AppID, PageID: link.Spec.Page.ID, Ref: ref, Source: link.Namespace + "/" + link.Name,
+		}},
+	})
+	if !ok {
+		return res, err
 	}
-
 	link.Status.URL = url
 	link.Status.ConfigMapName = name
 	markReady(link, messengerv1.ReasonSucceeded, "Link and QR codes are in ConfigMap "+name)
-	if res != cmUnchanged {
-		log.V(1).Info("wrote ConfigMap", "configMap", name, "action", res)
-	}
-	// A repair or a change is worth a person's attention; a creation is already told by Ready, and an
-	// event per new link would double the writes of a bulk apply.
-	if res == cmUpdated {
-		r.Recorder.Eventf(link, nil, corev1.EventTypeNormal, "ConfigMapUpdated", "WriteConfigMap", "ConfigMap %s updated", name)
-	}
 	return ctrl.Result{}, nil
 }
 
-// failed records a transient failure; the error makes controller-runtime retry with backoff.
-func (r *MessengerLinkReconciler) failed(link *messengerv1.MessengerLink, err error) (ctrl.Result, error) {
-	markReconciling(link, messengerv1.ReasonWriteFailed, err.Error())
-	return ctrl.Result{}, err
+// emitter records events about link at once.
+func (r *MessengerLinkReconciler) emitter(link *messengerv1.MessengerLink) eventFunc {
+	return func(eventType, reason, action, note string) {
+		r.Recorder.Eventf(link, nil, eventType, reason, action, "%s", note)
+	}
 }
 
 // refOwner returns the older link that holds the same Page ID and ref, or nil when link holds it. The
@@ -150,21 +135,6 @@ func (r *MessengerLinkReconciler) refOwner(ctx context.Context, link *messengerv
 		return nil, nil
 	}
 	return oldest, nil
-}
-
-func (r *MessengerLinkReconciler) recheckInterval() time.Duration {
-	if r.RecheckInterval > 0 {
-		return r.RecheckInterval
-	}
-	return DefaultRecheckInterval
-}
-
-// eventOnChange records a warning only when the Ready reason changes, so a stuck object does not flood
-// the event stream on every resync.
-func (r *MessengerLinkReconciler) eventOnChange(obj *messengerv1.MessengerLink, before, eventType, action, msg string) {
-	if readyReason(obj) != before {
-		r.Recorder.Eventf(obj, nil, eventType, readyReason(obj), action, "%s", msg)
-	}
 }
 
 // SetupWithManager registers the controller. Links are also reconciled when a link with the same Page

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+	"github.com/mmelink/operator/internal/graph"
 	"github.com/mmelink/operator/internal/index"
 )
 
@@ -62,8 +63,6 @@ func pruneConfigMaps(ctx context.Context, c client.Client, owner client.Object, 
 	return nil
 }
 
-func lower[T ~string](s T) string { return strings.ToLower(string(s)) }
-
 // Config holds the settings of the controllers.
 type Config struct {
 	// AppID is the Meta app ID for Send-to-Messenger snippets.
@@ -74,6 +73,19 @@ type Config struct {
 	RecheckInterval time.Duration
 	// SkipNameValidation allows a second manager in one process (tests restart the manager).
 	SkipNameValidation bool
+
+	// Graph calls Meta's Graph API to register NotificationTopics. One client serves the whole manager, as
+	// it holds the per-Page pauses that rate-limit answers impose. Default: graph.New() without in-call
+	// retries (the controller retries, through its rate limiter).
+	Graph *graph.Client
+	// GraphPageRate is how many Send API calls per second the controller makes for one Page, across all
+	// its topics. Default DefaultGraphPageRate; negative for no limit.
+	GraphPageRate float64
+	// TopicWorkers is how many NotificationTopics are reconciled at once. Default 4.
+	TopicWorkers int
+	// RegistrationBackoff schedules attempts after transient Graph API failures. Default
+	// graph.DefaultBackoff() (tests shorten it).
+	RegistrationBackoff graph.Backoff
 }
 
 // Setup registers the indexes and controllers with mgr. The manager's cache must use index.CacheOptions.
@@ -92,6 +104,27 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	}
 	if err := links.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the MessengerLink controller: %w", err)
+	}
+	gc := cfg.Graph
+	if gc == nil {
+		var err error
+		if gc, err = graph.New(graph.WithMaxRetries(0)); err != nil {
+			return fmt.Errorf("creating the Graph API client: %w", err)
+		}
+	}
+	topics := &NotificationTopicReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("mmelink-controller"),
+		Graph:                   gc,
+		PageRate:                cfg.GraphPageRate,
+		Backoff:                 cfg.RegistrationBackoff,
+		RecheckInterval:         cfg.RecheckInterval,
+		MaxConcurrentReconciles: cfg.TopicWorkers,
+		SkipNameValidation:      cfg.SkipNameValidation,
+	}
+	if err := topics.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the NotificationTopic controller: %w", err)
 	}
 	return nil
 }

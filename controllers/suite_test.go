@@ -59,6 +59,13 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 
+	stopGraph, err := startGraphEmulator()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stopGraph()
+
 	if err := startManager(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -106,6 +113,8 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 	}
 	if err := controllers.Setup(ctx, mgr, controllers.Config{
 		AppID: "1234567890", RecheckInterval: recheck,
+		// NotificationTopics register with the suite's Graph API emulator (topic_suite_test.go).
+		Graph: graphClient, GraphPageRate: pageRate, RegistrationBackoff: registrationBackoff,
 		// Restarting the manager in-process registers the same controller names again.
 		SkipNameValidation: true,
 	}); err != nil {

@@ -108,6 +108,23 @@ const (
 	ReasonWriteFailed        = "WriteFailed"
 	ReasonSecretNotFound     = "SecretNotFound"
 	ReasonRegistrationNeeded = "RegistrationNeeded"
+
+	// Reasons of a NotificationTopic's registration. Graph API failures use the reasons of internal/graph
+	// (InvalidToken, PermissionDenied, TopicRestricted, RecipientOptedOut, PolicyBlocked, ...).
+
+	// ReasonAwaitingConfirmation: the opt-in request was sent; the recipient has not tapped its button yet.
+	ReasonAwaitingConfirmation = "AwaitingConfirmation"
+	// ReasonConfirmed: the recipient opted in, which is how Meta registers the topic.
+	ReasonConfirmed = "Confirmed"
+	// ReasonRequestInDoubt: the operator stopped between recording its intent and recording the answer of
+	// the Send API; a person settles it with the resolve-registration annotation.
+	ReasonRequestInDoubt = "RequestInDoubt"
+	// ReasonRequestLimitReached: Meta allows one opt-in request per title per person per week.
+	ReasonRequestLimitReached = "RequestLimitReached"
+	// ReasonRateLimited: Graph API asked the operator to slow down for the Page.
+	ReasonRateLimited = "RateLimited"
+	// ReasonRequestFailed: the last opt-in request failed for good; the details were in an earlier condition.
+	ReasonRequestFailed = "RequestFailed"
 )
 
 // ManagedByLabel and the values below mark the ConfigMaps and Secrets this operator owns.
