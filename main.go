@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -30,16 +29,9 @@ type options struct {
 	linkWorkers            int
 	graphURL, graphVersion string
 	graphPageRate          float64
-	webhook                webhookOptions
-}
-
-// webhookOptions configure the bundled webhook server; --webhook-bind-address=0 turns it off (then run
-// the webhook-server binary as its own Deployment).
-type webhookOptions struct {
-	addr                           string
-	appSecretFile, verifyTokenFile string
-	maxBodyBytes                   int64
-	commitTimeout, shutdownTimeout time.Duration
+	// webhook configures the bundled webhook server; --webhook-bind-address=0 turns it off (then run the
+	// webhook-server binary as its own Deployment).
+	webhook webhookserver.Flags
 }
 
 func main() {
@@ -53,16 +45,7 @@ func main() {
 	flag.StringVar(&o.graphURL, "graph-api-url", graph.DefaultBaseURL, "Root URL of Meta's Graph API (an emulator's in tests and demos).")
 	flag.StringVar(&o.graphVersion, "graph-api-version", graph.DefaultAPIVersion, "Graph API version called unless a NotificationTopic sets spec.graphAPIVersion.")
 	flag.Float64Var(&o.graphPageRate, "graph-page-rate", controllers.DefaultGraphPageRate, "Send API calls per second per Page, across all its NotificationTopics.")
-	flag.StringVar(&o.webhook.addr, "webhook-bind-address", ":8090", "Address of the bundled Messenger webhook server; 0 turns it off.")
-	flag.StringVar(&o.webhook.appSecretFile, webhookserver.FlagAppSecretFile, "",
-		"File holding the Meta app secret (a mounted Secret); when empty, env "+webhookserver.EnvAppSecret+".")
-	flag.StringVar(&o.webhook.verifyTokenFile, webhookserver.FlagVerifyTokenFile, "",
-		"File holding the webhook verify token; when empty, env "+webhookserver.EnvVerifyToken+".")
-	flag.Int64Var(&o.webhook.maxBodyBytes, "webhook-max-body-bytes", webhookserver.DefaultMaxBodyBytes, "Largest delivery body accepted; larger ones get 413.")
-	flag.DurationVar(&o.webhook.commitTimeout, "webhook-commit-timeout", webhookserver.DefaultCommitTimeout,
-		"Time to store a delivery before answering 503; keep it under Meta's 5s.")
-	flag.DurationVar(&o.webhook.shutdownTimeout, "webhook-shutdown-timeout", webhookserver.DefaultShutdownTimeout,
-		"Time in-flight deliveries get to finish on shutdown.")
+	o.webhook.Bind(flag.CommandLine, "webhook-", "Address of the bundled Messenger webhook server; 0 turns it off.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -104,16 +87,12 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	var store interface{ Close(context.Context) error }
-	if o.webhook.addr != "0" {
-		appSecret, verifyToken, err := webhookserver.LoadSecrets(o.webhook.appSecretFile, o.webhook.verifyTokenFile)
+	if o.webhook.Addr != "0" {
+		wc, err := o.webhook.Config(ctrl.Log.WithName("webhook-server"))
 		if err != nil {
 			return fmt.Errorf("webhook server (turn it off with --webhook-bind-address=0): %w", err)
 		}
-		s, err := webhookserver.AddToManager(ctx, mgr, webhookserver.Config{
-			Addr: o.webhook.addr, AppSecret: appSecret, VerifyToken: verifyToken,
-			MaxBodyBytes: o.webhook.maxBodyBytes, CommitTimeout: o.webhook.commitTimeout,
-			ShutdownTimeout: o.webhook.shutdownTimeout, Log: ctrl.Log.WithName("webhook-server"),
-		})
+		s, err := webhookserver.AddToManager(ctx, mgr, wc)
 		if err != nil {
 			return err
 		}
@@ -129,7 +108,7 @@ func run(ctx context.Context, o options) error {
 	err = mgr.Start(ctx)
 	if store != nil {
 		// Deliveries are answered; commits still running get a bounded time to finish.
-		closeCtx, cancel := context.WithTimeout(context.Background(), o.webhook.shutdownTimeout)
+		closeCtx, cancel := context.WithTimeout(context.Background(), o.webhook.ShutdownTimeout)
 		defer cancel()
 		if cerr := store.Close(closeCtx); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("closing the status writer: %w", cerr))

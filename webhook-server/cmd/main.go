@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -22,26 +21,15 @@ import (
 )
 
 type options struct {
-	bindAddr, metricsAddr, probeAddr string
-	appSecretFile, verifyTokenFile   string
-	maxBodyBytes                     int64
-	commitTimeout, shutdownTimeout   time.Duration
+	metricsAddr, probeAddr string
+	webhook                webhookserver.Flags
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.bindAddr, "bind-address", ":8090", "Address of the webhook endpoint (/webhook, /healthz, /readyz).")
+	o.webhook.Bind(flag.CommandLine, "", "Address of the webhook endpoint (/webhook, /healthz, /readyz).")
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the manager's /healthz and /readyz endpoints.")
-	flag.StringVar(&o.appSecretFile, webhookserver.FlagAppSecretFile, "",
-		"File holding the Meta app secret (a mounted Secret); when empty, env "+webhookserver.EnvAppSecret+".")
-	flag.StringVar(&o.verifyTokenFile, webhookserver.FlagVerifyTokenFile, "",
-		"File holding the webhook verify token; when empty, env "+webhookserver.EnvVerifyToken+".")
-	flag.Int64Var(&o.maxBodyBytes, "max-body-bytes", webhookserver.DefaultMaxBodyBytes, "Largest delivery body accepted; larger ones get 413.")
-	flag.DurationVar(&o.commitTimeout, "commit-timeout", webhookserver.DefaultCommitTimeout,
-		"Time to store a delivery before answering 503; keep it under Meta's 5s.")
-	flag.DurationVar(&o.shutdownTimeout, "shutdown-timeout", webhookserver.DefaultShutdownTimeout,
-		"Time in-flight deliveries get to finish on shutdown.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -54,7 +42,7 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	appSecret, verifyToken, err := webhookserver.LoadSecrets(o.appSecretFile, o.verifyTokenFile)
+	wc, err := o.webhook.Config(ctrl.Log.WithName("webhook-server"))
 	if err != nil {
 		return err
 	}
@@ -76,11 +64,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	store, err := webhookserver.AddToManager(ctx, mgr, webhookserver.Config{
-		Addr: o.bindAddr, AppSecret: appSecret, VerifyToken: verifyToken,
-		MaxBodyBytes: o.maxBodyBytes, CommitTimeout: o.commitTimeout, ShutdownTimeout: o.shutdownTimeout,
-		Log: ctrl.Log.WithName("webhook-server"),
-	})
+	store, err := webhookserver.AddToManager(ctx, mgr, wc)
 	if err != nil {
 		return err
 	}
@@ -91,7 +75,7 @@ func run(ctx context.Context, o options) error {
 	err = mgr.Start(ctx)
 	// The server has stopped and its deliveries are answered; commits the store still runs (an abandoned
 	// part, a revert) get a bounded time to finish.
-	closeCtx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	closeCtx, cancel := context.WithTimeout(context.Background(), o.webhook.ShutdownTimeout)
 	defer cancel()
 	if cerr := store.Close(closeCtx); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing the status writer: %w", cerr))

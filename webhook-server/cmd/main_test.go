@@ -50,11 +50,10 @@ func TestBinary(t *testing.T) {
 	}
 	t.Setenv("KUBECONFIG", write("kubeconfig", env.KubeConfig))
 	secret, token := []byte("binary-app-secret"), "binary-verify-token"
-	o := options{
-		bindAddr: freeAddr(t), metricsAddr: freeAddr(t), probeAddr: freeAddr(t),
-		appSecretFile: write("app-secret", append(secret, '\n')), verifyTokenFile: write("verify-token", []byte(token)),
-		maxBodyBytes: webhookserver.DefaultMaxBodyBytes, commitTimeout: 3 * time.Second, shutdownTimeout: 5 * time.Second,
-	}
+	o := options{metricsAddr: freeAddr(t), probeAddr: freeAddr(t), webhook: webhookserver.Flags{
+		Addr: freeAddr(t), AppSecretFile: write("app-secret", append(secret, '\n')), VerifyTokenFile: write("verify-token", []byte(token)),
+		MaxBodyBytes: webhookserver.DefaultMaxBodyBytes, CommitTimeout: 3 * time.Second, ShutdownTimeout: 5 * time.Second,
+	}}
 
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
@@ -78,7 +77,7 @@ func TestBinary(t *testing.T) {
 		}
 	}()
 
-	base := "http://" + o.bindAddr
+	base := "http://" + o.webhook.Addr
 	waitFor(t, func() error { return expect(http.Get(base + webhookserver.PathReadyz)) })
 	if err := expect(http.Get("http://" + o.probeAddr + "/readyz")); err != nil {
 		t.Errorf("manager readyz: %v", err)
