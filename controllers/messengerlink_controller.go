@@ -146,7 +146,7 @@ func (r *MessengerLinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&messengerv1.MessengerLink{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.ConfigMap{}, ownedConfigMapChanges).
 		Watches(&messengerv1.MessengerLink{}, handler.EnqueueRequestsFromMapFunc(r.sameClaim),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &r.SkipNameValidation}).

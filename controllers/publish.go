@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -91,3 +94,11 @@ func warnOnChange(obj conditioned, emit eventFunc, before, action, msg string) {
 		emit(corev1.EventTypeWarning, now, action, msg)
 	}
 }
+
+// ownedConfigMapChanges passes updates and deletions of a ConfigMap, which are a person's edits to repair,
+// but not its creation: only the controller creates it, and the reconcile that did has already written
+// the status. Reacting to it would reconcile every new object twice, the second time from a cache that
+// may not yet show the first status write, and so write it again.
+var ownedConfigMapChanges = builder.WithPredicates(predicate.Funcs{
+	CreateFunc: func(event.CreateEvent) bool { return false },
+})
