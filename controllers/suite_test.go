@@ -3,12 +3,14 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -23,6 +25,7 @@ import (
 	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/scheme"
 	"github.com/mmelink/operator/internal/testenv"
+	webhookserver "github.com/mmelink/operator/webhook-server"
 )
 
 // The suite runs one real kube-apiserver and etcd and one manager with the controllers for all tests;
@@ -120,8 +123,28 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 	}); err != nil {
 		return nil, err
 	}
+	// The webhook server, bundled as main.go bundles it; a fresh registry for each manager, since the
+	// suite restarts its manager in the same process.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	if _, err := webhookserver.AddToManager(ctx, mgr, webhookserver.Config{
+		Addr: addr, AppSecret: []byte(suiteAppSecret), VerifyToken: []byte("suite-verify-token"),
+		Registerer: prometheus.NewRegistry(), Log: ctrl.Log.WithName("webhook-server"),
+	}); err != nil {
+		return nil, err
+	}
+	webhookURL = "http://" + addr + webhookserver.PathWebhook
 	return mgr, nil
 }
+
+// The suite manager's webhook server: where a test delivers what Meta would.
+var webhookURL string
+
+const suiteAppSecret = "suite-app-secret"
 
 func zapLevel() zapcore.Level {
 	if os.Getenv("TEST_VERBOSE") != "" {

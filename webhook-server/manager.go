@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -22,6 +23,9 @@ type Config struct {
 	// Status tunes the status writer; its Registerer and Log are filled in when empty.
 	Status status.Options
 	Log    logr.Logger
+	// Registerer receives the server's and the writer's metrics; controller-runtime's registry (the
+	// manager's /metrics) when nil.
+	Registerer prometheus.Registerer
 }
 
 // AddToManager builds the status writer and the server on mgr's cache and client, and adds the server
@@ -36,9 +40,13 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 			synced.Store(true)
 		}
 	}()
+	reg := c.Registerer
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
 	so := c.Status
 	if so.Registerer == nil {
-		so.Registerer = ctrlmetrics.Registry
+		so.Registerer = reg
 	}
 	if so.Log.GetSink() == nil {
 		so.Log = c.Log.WithName("status")
@@ -51,7 +59,7 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 		VerifyToken:     c.VerifyToken,
 		Reader:          mgr.GetCache(),
 		Writer:          store,
-		Registerer:      ctrlmetrics.Registry,
+		Registerer:      reg,
 		MaxBodyBytes:    c.MaxBodyBytes,
 		CommitTimeout:   c.CommitTimeout,
 		ShutdownTimeout: c.ShutdownTimeout,
