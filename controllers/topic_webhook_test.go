@@ -22,7 +22,7 @@ func TestTopicRegisteredThroughASignedOptIn(t *testing.T) {
 	topic := newTopic(ns, "deals")
 	create(t, topic)
 	key := client.ObjectKeyFromObject(topic)
-	got := waitTopic(t, key, messengerv1.ReasonAwaitingConfirmation, messengerv1.ReasonAwaitingConfirmation)
+	waitTopic(t, key, messengerv1.ReasonAwaitingConfirmation, messengerv1.ReasonAwaitingConfirmation)
 
 	// Someone else opting in is not the confirmation.
 	deliverOptin(t, graphtest.OptinEvent{PageID: pageID(ns), PSID: "5550001", Title: "Weekly deals", Time: time.Now()})
@@ -33,7 +33,7 @@ func TestTopicRegisteredThroughASignedOptIn(t *testing.T) {
 
 	// The recipient taps the button.
 	deliverOptin(t, graphtest.OptinEvent{PageID: pageID(ns), PSID: recipient, Title: "Weekly deals", Time: time.Now()})
-	got = waitTopic(t, key, messengerv1.ReasonConfirmed, messengerv1.ReasonConfirmed)
+	got := waitTopic(t, key, messengerv1.ReasonConfirmed, messengerv1.ReasonConfirmed)
 	if c := condition(got, messengerv1.ConditionRegistered); c.Status != metav1.ConditionTrue {
 		t.Fatalf("Registered = %+v", c)
 	}
