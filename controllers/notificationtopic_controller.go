@@ -111,6 +111,7 @@ type topicRun struct {
 
 	events      []pendingEvent
 	forget      string // requestID whose outcome is stored by the next successful write
+	lostAnswer  string // why the current request is in doubt, when Meta's answer was lost rather than a crash
 	writeFailed bool
 }
 

@@ -38,12 +38,13 @@ const (
 //	                                                             process holds no answer, it is in doubt
 //	no sentTime, no nextAttemptTime, attempts > 0                the last attempt failed for good
 //
-// Only a first attempt has its intent written right before the call, and only it can be in doubt.
-// Transient failures (attempts > 0) include answers lost after the request was sent (a dropped
-// connection, a timeout, an unreadable success), so the request may have reached the recipient. They
-// are retried all the same, without a person: Meta's weekly rule refuses a second request with the same
-// title to the same person, so a retry cannot deliver it twice, and that refusal after an earlier
-// attempt is read as "delivered". Throttling does not count as an attempt: Meta refused the call unread.
+// A first attempt has its intent written right before the call. A call whose answer is lost after the
+// request was sent (a dropped connection, a timeout, an unreadable success: graph.OutcomeUnknown) goes
+// back to the "call under way" state and is in doubt, exactly as after a crash: it is never sent again
+// without the recipient's opt-in or a person's word. Transient failures that Meta certainly did not act
+// on (it answered 5xx, the connection was refused) are retried with backoff. Meta's weekly refusal of a
+// request after an earlier attempt is read as "delivered". Throttling does not count as an attempt:
+// Meta refused the call unread.
 
 // register moves the registration one step on; the link is already in its ConfigMap.
 func (rc *topicRun) register(ctx context.Context) (ctrl.Result, error) {
@@ -232,10 +233,14 @@ func (rc *topicRun) awaitingMessage(st *messengerv1.RegistrationStatus) string {
 // inDoubt stops on an intent without an answer: the operator stopped while the call was under way, and
 // only a person can know whether the recipient got the request.
 func (rc *topicRun) inDoubt(st *messengerv1.RegistrationStatus) (ctrl.Result, error) {
-	msg := fmt.Sprintf("The operator stopped after deciding to send opt-in request %s (at %s) and before recording Meta's answer, "+
-		"so it does not know whether recipient %s got it, and will not guess. If the request arrived in Messenger, set annotation %s=%s; "+
-		"to send it again, set %s=%s",
-		st.RequestID, stamp(st.IntentTime.Time), rc.t.Spec.Registration.RecipientID,
+	lost := ""
+	if rc.lostAnswer != "" {
+		lost = " (this time: " + rc.lostAnswer + ")"
+	}
+	msg := fmt.Sprintf("Opt-in request %s (decided at %s) has no recorded answer: the operator stopped, or Meta's answer was lost%s, "+
+		"after the call began, so it does not know whether recipient %s got it, and will not guess. If the request arrived in Messenger, "+
+		"set annotation %s=%s; to send it again, set %s=%s",
+		st.RequestID, stamp(st.IntentTime.Time), lost, rc.t.Spec.Registration.RecipientID,
 		messengerv1.ResolveRegistrationAnnotation, resolveSent, messengerv1.ResolveRegistrationAnnotation, resolveRetry)
 	if v, set := rc.t.Annotations[messengerv1.ResolveRegistrationAnnotation]; set {
 		msg = fmt.Sprintf("%s=%q is neither %q nor %q. %s", messengerv1.ResolveRegistrationAnnotation, v, resolveSent, resolveRetry, msg)

@@ -122,6 +122,14 @@ func (rc *topicRun) record(st *messengerv1.RegistrationStatus, o sendOutcome) (c
 	if msg == "" {
 		msg = o.err.Error()
 	}
+	if graph.OutcomeUnknown(o.err) {
+		// The request was sent and its answer lost: it may have reached the recipient. Sending it again
+		// could deliver it twice, so it is in doubt, as after a crash, until the opt-in arrives or a person
+		// decides. The status returns to "a call under way", which is how a restart sees it too.
+		st.Attempts, st.NextAttemptTime = 0, nil
+		rc.lostAnswer = msg
+		return rc.inDoubt(st)
+	}
 	next := metav1.NewTime(ceilSecond(o.at.Add(o.delay)))
 	switch graph.Classify(o.err) {
 	case graph.Permanent:

@@ -205,12 +205,16 @@ func (c *Client) once(ctx context.Context, action, pageID, token, endpoint strin
 
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		return res, ctx.Err() == nil && !written.Load(), fmt.Errorf("graph: %s: %w", action, err)
+		err = fmt.Errorf("graph: %s: %w", action, err)
+		if written.Load() {
+			return res, false, &UnknownOutcomeError{Err: err}
+		}
+		return res, ctx.Err() == nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return res, false, fmt.Errorf("graph: %s: read answer (HTTP %d): %w", action, resp.StatusCode, err)
+		return res, false, &UnknownOutcomeError{Err: fmt.Errorf("graph: %s: read answer (HTTP %d): %w", action, resp.StatusCode, err)}
 	}
 	usage := ParseUsage(resp.Header)
 	now := c.clock.Now()
@@ -222,8 +226,9 @@ func (c *Client) once(ctx context.Context, action, pageID, token, endpoint strin
 			r.Usage = usage
 			return r, false, nil
 		}
-		return res, false, &Error{HTTPStatus: resp.StatusCode, Message: "unreadable success answer",
-			FBTraceID: resp.Header.Get("X-Fb-Trace-Id")}
+		// Meta accepted the request, but which message it became cannot be read.
+		return res, false, &UnknownOutcomeError{Err: &Error{HTTPStatus: resp.StatusCode, Message: "unreadable success answer",
+			FBTraceID: resp.Header.Get("X-Fb-Trace-Id")}}
 	}
 	gerr := parseError(resp.StatusCode, resp.Header, data)
 	class, _ := classifyError(gerr)
