@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,8 @@ var (
 const pageID = "1234567890"
 
 func TestMain(m *testing.M) {
+	// The manager's own log lines (cache, informers) are not what these tests look at.
+	ctrl.SetLogger(logr.Discard())
 	code := m.Run()
 	// The control plane is started by the first test that needs it (see envtest_test.go), so that unit
 	// tests, fuzzing and benchmarks do not pay for it.
