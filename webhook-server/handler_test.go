@@ -60,6 +60,7 @@ func TestHostileDeliveries(t *testing.T) {
 	valid := envelope(referral(pageID, "6543210987654321", "summer--738--store12"))
 	deep := []byte(`{"object":"page","entry":[` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `]}`)
 	manyEvents := envelope(strings.TrimSuffix(strings.Repeat(`{},`, 10_001), ","))
+	atLimit := envelope(strings.TrimSuffix(strings.Repeat(referral(pageID, "6543210987654321", "summer")+",", 10_000), ","))
 	oversize := append(envelope(referral(pageID, "1", "summer")), bytes.Repeat([]byte(" "), 4<<20)...)
 
 	tests := []struct {
@@ -101,6 +102,7 @@ func TestHostileDeliveries(t *testing.T) {
 		{"messaging is an object", signed([]byte(`{"object":"page","entry":[{"id":"1","messaging":{"sender":{}}}]}`)), 400, webhookserver.ResultMalformed, false},
 		{"no object", signed([]byte(`{"entry":[]}`)), 400, webhookserver.ResultMalformed, false},
 		{"nested 100 levels deep", signed(deep), 400, webhookserver.ResultMalformed, false},
+		{"10,000 events, the limit, all attributed", signed(atLimit), 200, webhookserver.ResultOK, true},
 		{"10,001 events", signed(manyEvents), 400, webhookserver.ResultMalformed, false},
 	}
 	for _, tt := range tests {
