@@ -66,8 +66,14 @@ control-plane: ## Build (once) kube-apiserver, etcd and kubectl for tests and th
 	@K8S_VERSION=$(K8S_VERSION) MMELINK_ASSETS=$(ASSETS) hack/control-plane.sh >/dev/null
 
 .PHONY: test
-test: verify vet control-plane ## Run all tests against a real kube-apiserver and etcd.
+test: verify vet control-plane test-install ## Run all tests against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) test $(GOFLAGS_TEST) ./... -coverprofile cover.out
+
+.PHONY: test-install
+test-install: control-plane build-installer ## Server-side dry run of dist/install.yaml, the optional components and the samples on a throwaway control plane.
+	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) run ./hack/installcheck --kubectl $(KUBECTL) --install dist/install.yaml \
+		--base config/default --component config/ingress --component config/network-policy \
+		-f config/webhook-server/secret.example.yaml -k config/samples
 
 .PHONY: bench
 bench: control-plane ## Run the benchmarks (see docs/performance.md).
@@ -107,9 +113,10 @@ undeploy: ## Remove the operator from the cluster of the current kubeconfig.
 	$(KUBECTL) delete --ignore-not-found -k config/default
 
 .PHONY: build-installer
-build-installer: manifests generate ## Write dist/install.yaml, the whole operator in one file.
+build-installer: manifests generate control-plane ## Write dist/install.yaml, the whole operator in one file.
 	mkdir -p dist
-	$(KUBECTL) kustomize config/default > dist/install.yaml
+	$(KUBECTL) kustomize config/default > dist/install.yaml.tmp
+	mv dist/install.yaml.tmp dist/install.yaml
 
 ##@ Tools
 

@@ -88,6 +88,10 @@ type Config struct {
 	RegistrationBackoff graph.Backoff
 }
 
+// The manager bundles the webhook server unless --webhook-bind-address=0; its status writer keeps
+// subscriber tokens in Secrets it creates and updates.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
+
 // Setup registers the indexes and controllers with mgr. The manager's cache must use index.CacheOptions.
 func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
