@@ -45,12 +45,15 @@ func (s *Store) run(q *queue) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
+		// The slot first, then the parts: a part is taken only when its attempt can start at once, so
+		// one waiting for a slot can still be abandoned at its deadline and answered in time.
+		s.sem <- struct{}{}
 		batch, reverts, ok := s.take(q)
 		if !ok {
+			<-s.sem
 			return
 		}
 		start := time.Now()
-		s.sem <- struct{}{}
 		stored := s.commit(q, batch, reverts)
 		<-s.sem
 		wait := s.o.FlushInterval - time.Since(start)

@@ -345,3 +345,41 @@ func TestLostAnswerOfASharedCommitTakesBackEveryPart(t *testing.T) {
 		return nil
 	})
 }
+
+// A delivery waiting for a commit slot is answered by its deadline, not after the commits ahead of it,
+// and what it carried is never stored later.
+func TestWriteWaitingForASlotAnswersByItsDeadline(t *testing.T) {
+	slow, waiting := newLink(t), newLink(t)
+	release := make(chan struct{})
+	held := interceptor.NewClient(k8s, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+			if obj.GetNamespace() == slow.Namespace {
+				<-release // the API server is slow for this object
+			}
+			return c.SubResource(sub).Patch(ctx, obj, p, opts...)
+		},
+	})
+	w := status.NewWriter(held, k8s, status.Options{FlushInterval: time.Millisecond, MaxConcurrentCommits: 1, AttemptTimeout: 500 * time.Millisecond})
+	// Released after 3s in any case, so that a writer that waits for the slot fails the test, not hangs it.
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	defer time.AfterFunc(3*time.Second, releaseOnce).Stop()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = w.Write(ctx, items(slow, event(delivery.KindReferral, "summer", "SHORTLINK", "a", 1)))
+	}()
+	time.Sleep(100 * time.Millisecond) // the slow commit holds the only slot
+
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	err := w.Write(ctx, items(waiting, event(delivery.KindReferral, "summer", "SHORTLINK", "b", 2)))
+	cancel()
+	if took := time.Since(start); !errors.Is(err, status.ErrUnavailable) || took > 2*time.Second {
+		t.Fatalf("got %v after %s, want ErrUnavailable by the 1.5s deadline", err, took)
+	}
+	releaseOnce()
+	time.Sleep(300 * time.Millisecond)
+	if st := referrals(t, waiting); st.Total != 0 {
+		t.Fatalf("the abandoned delivery was stored later: total %d", st.Total)
+	}
+}
