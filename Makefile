@@ -80,15 +80,23 @@ bench: control-plane ## Run the benchmarks (see docs/performance.md).
 	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 .PHONY: demo
-demo: build control-plane ## Run the operator on a local control plane with the samples; leaves nothing running.
-	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) run ./hack/demo --manager $(LOCALBIN)/manager --kubectl $(KUBECTL) --out demo-output
+demo: build control-plane ## Run the whole product locally (control plane, Graph emulator, webhook server, manager) with the samples and simulated Meta traffic; leaves nothing running.
+	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
+	KUBEBUILDER_ASSETS=$(ASSETS) $(LOCALBIN)/demo --bin $(LOCALBIN) --kubectl $(KUBECTL) --out demo-output
+
+.PHONY: run-local
+run-local: build control-plane ## The demo's setup, kept running until Ctrl-C to try things by hand.
+	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
+	@# The built program, not go run: go run exits 1 after a Ctrl-C even when the program stops cleanly.
+	KUBEBUILDER_ASSETS=$(ASSETS) $(LOCALBIN)/demo --bin $(LOCALBIN) --kubectl $(KUBECTL) --keep-running
 
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager and webhook-server binaries into bin/.
+build: ## Build the manager, webhook-server and graph-emulator binaries into bin/.
 	$(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/manager .
 	$(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/webhook-server ./webhook-server/cmd
+	$(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/graph-emulator ./internal/graph/graphtest/cmd/graph-emulator
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.

@@ -1,6 +1,11 @@
-// Command demo runs the operator on a local control plane: it starts kube-apiserver and etcd, installs the
-// CRDs, runs the manager binary as a real process, applies config/samples, waits for the links to be
-// Ready, shows what a person would look at, and stops everything it started.
+// Command demo runs the whole product on one machine: it starts kube-apiserver and etcd, installs the CRDs,
+// runs the Graph API emulator, the webhook-server and the manager as real processes, applies
+// config/samples, waits for the links to be Ready and the topic to be Registered (the emulator confirms
+// the registration through the webhook server), sends Meta-like signed deliveries to the webhook server,
+// shows what a person would look at, and stops everything it started.
+//
+// With --keep-running it stops after the setup and keeps everything running until Ctrl-C, printing what a
+// person needs to try things by hand.
 package main
 
 import (
@@ -9,53 +14,84 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/internal/qr"
-	"github.com/mmelink/operator/internal/scheme"
 	"github.com/mmelink/operator/internal/testenv"
 )
 
 type demo struct {
-	manager, kubectl, samples, out string
-	timeout                        time.Duration
+	bin, kubectl, samples, out string
+	timeout                    time.Duration
+	keepRunning                bool
 
 	env        *envtest.Environment
+	dir        string // temp dir: kubeconfig, secrets, logs
 	kubeconfig string
-	procs      []*exec.Cmd
+	procs      []*proc
+
+	emulatorURL, webhookURL  string
+	appSecret, verifyToken   string
+	appSecretFile, tokenFile string
 }
 
 func main() {
 	d := &demo{}
-	flag.StringVar(&d.manager, "manager", "bin/manager", "Path of the manager binary.")
+	flag.StringVar(&d.bin, "bin", "bin", "Folder holding the manager, webhook-server and graph-emulator binaries.")
 	flag.StringVar(&d.kubectl, "kubectl", "", "Path of kubectl (default: the one built by hack/control-plane.sh).")
-	flag.StringVar(&d.samples, "samples", "config/samples/messenger_v1alpha1_messengerlink.yaml", "Manifests to apply.")
+	flag.StringVar(&d.samples, "samples", "config/samples", "Kustomization of the samples to apply (kubectl apply -k).")
 	flag.StringVar(&d.out, "out", "demo-output", "Folder the QR images are written to.")
-	flag.DurationVar(&d.timeout, "timeout", 2*time.Minute, "How long to wait for the samples to be Ready.")
+	flag.DurationVar(&d.timeout, "timeout", 2*time.Minute, "How long to wait for the samples to be Ready and Registered.")
+	flag.BoolVar(&d.keepRunning, "keep-running", false, "Keep everything running after the setup until Ctrl-C (make run-local).")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := d.run(ctx)
 	stop()
+	if errors.Is(err, context.Canceled) && d.keepRunning {
+		err = nil // Ctrl-C is how run-local ends
+	}
 	if cerr := d.cleanup(err != nil); cerr != nil {
 		err = errors.Join(err, cerr)
+	}
+	if lerr := d.checkNothingLeft(); lerr != nil {
+		err = errors.Join(err, lerr)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
+	step("Stopped the emulator, webhook server, manager and control plane; nothing is left running")
 }
 
 func (d *demo) run(ctx context.Context) error {
+	if err := d.setup(ctx); err != nil {
+		return err
+	}
+	if d.keepRunning {
+		d.printHandoff()
+		<-ctx.Done()
+		fmt.Println()
+		step("Ctrl-C: shutting down")
+		return ctx.Err()
+	}
+	if err := d.simulateTraffic(ctx); err != nil {
+		return err
+	}
+	return d.show(ctx)
+}
+
+// setup starts the control plane and the three processes, applies the samples and waits for them.
+func (d *demo) setup(ctx context.Context) error {
+	abs, err := filepath.Abs(d.bin)
+	if err != nil {
+		return err
+	}
+	d.bin = abs
 	if d.kubectl == "" {
 		assets, err := testenv.Assets()
 		if err != nil {
@@ -63,168 +99,89 @@ func (d *demo) run(ctx context.Context) error {
 		}
 		d.kubectl = filepath.Join(assets, "kubectl")
 	}
-	step("Starting a local control plane (kube-apiserver and etcd) with the CRDs installed")
-	env, err := testenv.New()
-	if err != nil {
+	if d.dir, err = os.MkdirTemp("", "mmelink-demo-"); err != nil {
 		return err
 	}
-	d.env = env
-	if _, err := env.Start(); err != nil {
+
+	step("Starting a local control plane (kube-apiserver and etcd) with the CRDs installed")
+	if d.env, err = testenv.New(); err != nil {
+		return err
+	}
+	if _, err := d.env.Start(); err != nil {
 		return fmt.Errorf("starting the control plane: %w", err)
 	}
 	if err := d.writeKubeconfig(); err != nil {
 		return err
 	}
 	fmt.Println("  kubeconfig:", d.kubeconfig)
-
-	step("Starting the manager")
-	if err := d.start("manager", d.manager, "--leader-elect=false", "--metrics-bind-address=0", "--webhook-bind-address=0",
-		"--health-probe-bind-address=127.0.0.1:0", "--messenger-app-id=1234567890"); err != nil {
+	if err := d.writeSecrets(); err != nil {
 		return err
 	}
 
-	step("Applying " + d.samples)
-	if err := d.kubectlRun(ctx, "apply", "-n", "default", "-f", d.samples); err != nil {
+	webhookPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	webhookAddr := fmt.Sprintf("127.0.0.1:%d", webhookPort)
+	d.webhookURL = "http://" + webhookAddr + "/webhook"
+
+	step("Starting the Graph API emulator (auto-confirms registration requests through the webhook server)")
+	pageID, token, err := sampleToken(d.samples)
+	if err != nil {
+		return err
+	}
+	if err := d.startEmulator(ctx, pageID, token); err != nil {
+		return err
+	}
+	fmt.Println("  Graph API URL:", d.emulatorURL)
+
+	step("Starting the webhook server on " + webhookAddr)
+	if err := d.start("webhook-server", "--bind-address="+webhookAddr, "--metrics-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:0", "--app-secret-file="+d.appSecretFile,
+		"--verify-token-file="+d.tokenFile); err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, "http://"+webhookAddr+"/readyz", d.timeout); err != nil {
+		return fmt.Errorf("webhook server not ready: %w (log: %s)", err, d.logPath("webhook-server"))
+	}
+	fmt.Println("  webhook URL:", d.webhookURL)
+
+	step("Starting the manager (controllers; its bundled webhook server is off)")
+	if err := d.start("manager", "--leader-elect=false", "--metrics-bind-address=0", "--webhook-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:0", "--messenger-app-id=1234567890",
+		"--graph-api-url="+d.emulatorURL); err != nil {
 		return err
 	}
 
-	step("Waiting for the links to be Ready")
+	step("Applying " + d.samples + " (two MessengerLinks, a NotificationTopic and its token Secret)")
+	if err := d.kubectlRun(ctx, "apply", "-n", "default", "-k", d.samples); err != nil {
+		return err
+	}
+	step("Waiting for the links to be Ready and the topic to be Registered")
 	if err := d.kubectlRun(ctx, "wait", "-n", "default", "--for=condition=Ready", "mlink", "--all",
 		"--timeout="+d.timeout.String()); err != nil {
 		return err
 	}
-
-	step("kubectl get mlink -o wide")
-	if err := d.kubectlRun(ctx, "get", "mlink", "-n", "default", "-o", "wide"); err != nil {
-		return err
-	}
-	return d.show(ctx)
+	return d.kubectlRun(ctx, "wait", "-n", "default", "--for=condition=Registered", "ntopic/weekly-deals",
+		"--timeout="+d.timeout.String())
 }
 
-// show prints each link with its QR code and writes the PNGs.
-func (d *demo) show(ctx context.Context) error {
-	c, err := client.New(d.env.Config, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		return err
-	}
-	var links messengerv1.MessengerLinkList
-	if err := c.List(ctx, &links, client.InNamespace("default")); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(d.out, 0o755); err != nil {
-		return err
-	}
-	for _, l := range links.Items {
-		var cm corev1.ConfigMap
-		if err := c.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: l.Status.ConfigMapName}, &cm); err != nil {
-			return fmt.Errorf("reading ConfigMap of %s: %w", l.Name, err)
-		}
-		step(fmt.Sprintf("MessengerLink %s: %s", l.Name, l.Status.URL))
-		code, err := qr.Encode(l.Status.URL, qr.Options{Size: 256, Level: qr.M, QuietZone: 2})
-		if err != nil {
-			return err
-		}
-		fmt.Println(code.Terminal())
-		for key, name := range map[string]string{"qr.png": l.Name + ".png"} {
-			if png, ok := cm.BinaryData[key]; ok {
-				path := filepath.Join(d.out, name)
-				if err := os.WriteFile(path, png, 0o644); err != nil {
-					return err
-				}
-				fmt.Printf("  %s written (%d bytes), from ConfigMap %s\n", path, len(png), cm.Name)
-			}
-		}
-		if svg, ok := cm.Data["qr.svg"]; ok {
-			path := filepath.Join(d.out, l.Name+".svg")
-			if err := os.WriteFile(path, []byte(svg), 0o644); err != nil {
-				return err
-			}
-			fmt.Printf("  %s written\n", path)
-		}
-	}
-	abs, _ := filepath.Abs(d.out)
-	step("Done. QR images are in " + abs)
-	return nil
-}
+// printHandoff tells a person how to reach what run-local started.
+func (d *demo) printHandoff() {
+	step("Everything is running. Press Ctrl-C to stop it all.")
+	fmt.Printf(`  export KUBECONFIG=%s
+  kubectl:           %s
+  webhook URL:       %s
+  verify token file: %s
+  app secret file:   %s
+  Graph API (emulator): %s
+  logs:              %s/*.log
 
-func (d *demo) writeKubeconfig() error {
-	user, err := d.env.AddUser(envtest.User{Name: "demo", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fmt.Errorf("creating the demo user: %w", err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "mmelink-demo-")
-	if err != nil {
-		return err
-	}
-	d.kubeconfig = filepath.Join(dir, "kubeconfig")
-	return os.WriteFile(d.kubeconfig, kc, 0o600)
-}
-
-// start runs a binary in the background with the demo's kubeconfig; cleanup stops it.
-func (d *demo) start(name, path string, args ...string) error {
-	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.kubeconfig)
-	logPath := filepath.Join(filepath.Dir(d.kubeconfig), name+".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", name, err)
-	}
-	fmt.Printf("  %s running (pid %d), log: %s\n", name, cmd.Process.Pid, logPath)
-	d.procs = append(d.procs, cmd)
-	return nil
-}
-
-func (d *demo) kubectlRun(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, d.kubectl, append([]string{"--kubeconfig", d.kubeconfig}, args...)...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("kubectl %v: %w", args, err)
-	}
-	return nil
-}
-
-// cleanup stops the processes (SIGTERM, then SIGKILL after 10 s) and the control plane.
-func (d *demo) cleanup(keepLogs bool) error {
-	var errs []error
-	for i := len(d.procs) - 1; i >= 0; i-- {
-		p := d.procs[i]
-		_ = p.Process.Signal(syscall.SIGTERM)
-		exited := make(chan error, 1)
-		go func() { exited <- p.Wait() }()
-		select {
-		case err := <-exited:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s exited badly after SIGTERM: %w", p.Path, err))
-			}
-		case <-time.After(10 * time.Second):
-			_ = p.Process.Kill()
-			errs = append(errs, fmt.Errorf("%s did not stop within 10s after SIGTERM and was killed: %w", p.Path, <-exited))
-		}
-	}
-	if d.env != nil {
-		if err := d.env.Stop(); err != nil {
-			errs = append(errs, fmt.Errorf("stopping the control plane: %w", err))
-		}
-	}
-	if d.kubeconfig != "" {
-		if keepLogs || len(errs) > 0 {
-			fmt.Fprintln(os.Stderr, "logs kept in", filepath.Dir(d.kubeconfig))
-		} else {
-			_ = os.RemoveAll(filepath.Dir(d.kubeconfig))
-		}
-	}
-	if len(errs) == 0 && d.env != nil {
-		step("Stopped the manager and the control plane; nothing is left running")
-	}
-	return errors.Join(errs...)
+  Try:
+    %s get mlink,ntopic -o wide
+    curl '%s?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=42'
+`, d.kubeconfig, d.kubectl, d.webhookURL, d.tokenFile, d.appSecretFile, d.emulatorURL, d.dir,
+		d.kubectl, d.webhookURL, d.verifyToken)
 }
 
 func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
