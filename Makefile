@@ -9,6 +9,8 @@ CONTROLLER_GEN_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+CRD_REF_DOCS_VERSION ?= v0.3.0
+CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
 
 # The local control plane (kube-apiserver, etcd, kubectl) is built from source by hack/control-plane.sh and
 # cached outside the repository; KUBEBUILDER_ASSETS points envtest at it.
@@ -54,12 +56,17 @@ vet: ## Run go vet.
 lint: golangci-lint ## Run golangci-lint (config in .golangci.yml).
 	$(GOLANGCI_LINT) run ./...
 
+.PHONY: docs
+docs: crd-ref-docs ## Write the API reference (docs/api-reference.md) from the types' doc comments.
+	$(CRD_REF_DOCS) --source-path=./api/v1alpha1 --config=docs/crd-ref-docs.yaml --renderer=markdown \
+		--output-path=docs/api-reference.md --log-level=WARN
+
 .PHONY: verify
-verify: manifests generate ## Fail when generated files or formatting differ from what is committed.
+verify: manifests generate docs ## Fail when generated files or formatting differ from what is committed.
 	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
-	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
-		echo "make manifests generate changed committed files; run them and commit the result:"; \
-		git status --porcelain -- api config; git --no-pager diff --stat -- api config; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config docs/api-reference.md)" ]; then \
+		echo "make manifests generate docs changed committed files; run them and commit the result:"; \
+		git status --porcelain -- api config docs/api-reference.md; git --no-pager diff --stat -- api config docs; exit 1; fi
 
 .PHONY: control-plane
 control-plane: ## Build (once) kube-apiserver, etcd and kubectl for tests and the demo.
@@ -132,6 +139,11 @@ build-installer: manifests generate control-plane ## Write dist/install.yaml, th
 controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN):
 	GOBIN=$(LOCALBIN) GOFLAGS= $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+
+.PHONY: crd-ref-docs
+crd-ref-docs: $(CRD_REF_DOCS)
+$(CRD_REF_DOCS):
+	GOBIN=$(LOCALBIN) GOFLAGS= $(GO) install github.com/elastic/crd-ref-docs@$(CRD_REF_DOCS_VERSION)
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT)
