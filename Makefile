@@ -73,7 +73,7 @@ control-plane: ## Build (once) kube-apiserver, etcd and kubectl for tests and th
 	@K8S_VERSION=$(K8S_VERSION) MMELINK_ASSETS=$(ASSETS) hack/control-plane.sh >/dev/null
 
 .PHONY: test
-test: verify vet control-plane test-install ## Run all tests against a real kube-apiserver and etcd.
+test: verify vet control-plane test-install test-e2e ## Run all tests against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) test $(GOFLAGS_TEST) ./... -coverprofile cover.out
 
 .PHONY: test-install
@@ -81,6 +81,11 @@ test-install: control-plane build-installer ## Server-side dry run of dist/insta
 	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) run ./hack/installcheck --kubectl $(KUBECTL) --install dist/install.yaml \
 		--base config/default --component config/ingress --component config/network-policy \
 		-f config/webhook-server/secret.example.yaml -k config/samples
+
+.PHONY: test-e2e
+test-e2e: build control-plane ## The demo as an end-to-end test: restarts the webhook server mid-traffic and asserts every status field.
+	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
+	KUBEBUILDER_ASSETS=$(ASSETS) $(LOCALBIN)/demo --bin $(LOCALBIN) --kubectl $(KUBECTL) --out demo-output --check
 
 .PHONY: bench
 bench: control-plane ## Run the benchmarks (see docs/performance.md).

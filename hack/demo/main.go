@@ -27,7 +27,7 @@ import (
 type demo struct {
 	bin, kubectl, samples, out string
 	timeout                    time.Duration
-	keepRunning                bool
+	keepRunning, check         bool
 
 	env        *envtest.Environment
 	dir        string // temp dir: kubeconfig, secrets, logs
@@ -35,6 +35,7 @@ type demo struct {
 	procs      []*proc
 
 	emulatorURL, webhookURL  string
+	webhookAddr              string
 	appSecret, verifyToken   string
 	appSecretFile, tokenFile string
 }
@@ -47,6 +48,8 @@ func main() {
 	flag.StringVar(&d.out, "out", "demo-output", "Folder the QR images are written to.")
 	flag.DurationVar(&d.timeout, "timeout", 2*time.Minute, "How long to wait for the samples to be Ready and Registered.")
 	flag.BoolVar(&d.keepRunning, "keep-running", false, "Keep everything running after the setup until Ctrl-C (make run-local).")
+	flag.BoolVar(&d.check, "check", false, "Run the demo as an end-to-end test (make test-e2e): restart the webhook server "+
+		"halfway through the traffic, resend a delivery, and assert every status field instead of printing it.")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -79,8 +82,12 @@ func (d *demo) run(ctx context.Context) error {
 		step("Ctrl-C: shutting down")
 		return ctx.Err()
 	}
-	if err := d.simulateTraffic(ctx); err != nil {
+	traffic, err := d.simulateTraffic(ctx)
+	if err != nil {
 		return err
+	}
+	if d.check {
+		return d.checkStatus(ctx, traffic)
 	}
 	return d.show(ctx)
 }
@@ -122,8 +129,8 @@ func (d *demo) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	webhookAddr := fmt.Sprintf("127.0.0.1:%d", webhookPort)
-	d.webhookURL = "http://" + webhookAddr + "/webhook"
+	d.webhookAddr = fmt.Sprintf("127.0.0.1:%d", webhookPort)
+	d.webhookURL = "http://" + d.webhookAddr + "/webhook"
 
 	step("Starting the Graph API emulator (auto-confirms registration requests through the webhook server)")
 	pageID, token, err := sampleToken(d.samples)
@@ -135,14 +142,9 @@ func (d *demo) setup(ctx context.Context) error {
 	}
 	fmt.Println("  Graph API URL:", d.emulatorURL)
 
-	step("Starting the webhook server on " + webhookAddr)
-	if err := d.start("webhook-server", "--bind-address="+webhookAddr, "--metrics-bind-address=0",
-		"--health-probe-bind-address=127.0.0.1:0", "--app-secret-file="+d.appSecretFile,
-		"--verify-token-file="+d.tokenFile); err != nil {
+	step("Starting the webhook server on " + d.webhookAddr)
+	if err := d.startWebhookServer(ctx); err != nil {
 		return err
-	}
-	if err := waitHTTP(ctx, "http://"+webhookAddr+"/readyz", d.timeout); err != nil {
-		return fmt.Errorf("webhook server not ready: %w (log: %s)", err, d.logPath("webhook-server"))
 	}
 	fmt.Println("  webhook URL:", d.webhookURL)
 
@@ -164,6 +166,19 @@ func (d *demo) setup(ctx context.Context) error {
 	}
 	return d.kubectlRun(ctx, "wait", "-n", "default", "--for=condition=Registered", "ntopic/weekly-deals",
 		"--timeout="+d.timeout.String())
+}
+
+// startWebhookServer starts the webhook server on d.webhookAddr and waits for its readyz.
+func (d *demo) startWebhookServer(ctx context.Context) error {
+	if err := d.start("webhook-server", "--bind-address="+d.webhookAddr, "--metrics-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:0", "--app-secret-file="+d.appSecretFile,
+		"--verify-token-file="+d.tokenFile); err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, "http://"+d.webhookAddr+"/readyz", d.timeout); err != nil {
+		return fmt.Errorf("webhook server not ready: %w (log: %s)", err, d.logPath("webhook-server"))
+	}
+	return nil
 }
 
 // printHandoff tells a person how to reach what run-local started.

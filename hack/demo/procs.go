@@ -183,24 +183,51 @@ func (d *demo) writeKubeconfig() error {
 	return os.WriteFile(d.kubeconfig, kc, 0o600)
 }
 
+// stop sends SIGTERM to p and waits for it (SIGKILL after 10 s); an exit other than a clean one is an error.
+func (p *proc) stop() error {
+	defer func() { _ = p.log.Close() }()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			return fmt.Errorf("%s exited badly after SIGTERM: %w", p.name, err)
+		}
+		return nil
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		return fmt.Errorf("%s did not stop within 10s after SIGTERM and was killed: %w", p.name, <-exited)
+	}
+}
+
+// restartWebhookServer stops the webhook server (keeping its log as webhook-server.before-restart.log) and
+// starts it again on the same address.
+func (d *demo) restartWebhookServer(ctx context.Context) error {
+	for i, p := range d.procs {
+		if p.name != "webhook-server" {
+			continue
+		}
+		step(fmt.Sprintf("Restarting the webhook server: SIGTERM to pid %d, then a new one on %s", p.cmd.Process.Pid, d.webhookAddr))
+		d.procs = append(d.procs[:i:i], d.procs[i+1:]...)
+		if err := p.stop(); err != nil {
+			return err
+		}
+		if err := os.Rename(d.logPath(p.name), filepath.Join(d.dir, p.name+".before-restart.log")); err != nil {
+			return err
+		}
+		return d.startWebhookServer(ctx)
+	}
+	return errors.New("no webhook-server process to restart")
+}
+
 // cleanup stops the processes in reverse order (SIGTERM, then SIGKILL after 10 s) and the control plane.
 func (d *demo) cleanup(keepLogs bool) error {
 	var errs []error
 	for i := len(d.procs) - 1; i >= 0; i-- {
-		p := d.procs[i]
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		exited := make(chan error, 1)
-		go func() { exited <- p.cmd.Wait() }()
-		select {
-		case err := <-exited:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s exited badly after SIGTERM: %w", p.name, err))
-			}
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			errs = append(errs, fmt.Errorf("%s did not stop within 10s after SIGTERM and was killed: %w", p.name, <-exited))
+		if err := d.procs[i].stop(); err != nil {
+			errs = append(errs, err)
 		}
-		_ = p.log.Close()
 	}
 	if d.env != nil {
 		if err := d.env.Stop(); err != nil {
