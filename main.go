@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/mmelink/operator/internal/graph"
 	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/scheme"
+	"github.com/mmelink/operator/internal/status"
 	webhookserver "github.com/mmelink/operator/webhook-server"
 )
 
@@ -86,7 +86,7 @@ func run(ctx context.Context, o options) error {
 		Graph: gc, GraphPageRate: o.graphPageRate}); err != nil {
 		return err
 	}
-	var store interface{ Close(context.Context) error }
+	var store *status.Store
 	if o.webhook.Addr != "0" {
 		wc, err := o.webhook.Config(ctrl.Log.WithName("webhook-server"))
 		if err != nil {
@@ -105,14 +105,5 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 	ctrl.Log.Info("starting manager")
-	err = mgr.Start(ctx)
-	if store != nil {
-		// Deliveries are answered; commits still running get a bounded time to finish.
-		closeCtx, cancel := context.WithTimeout(context.Background(), o.webhook.ShutdownTimeout)
-		defer cancel()
-		if cerr := store.Close(closeCtx); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("closing the status writer: %w", cerr))
-		}
-	}
-	return err
+	return webhookserver.StartAndDrain(ctx, mgr, store, o.webhook.ShutdownTimeout)
 }

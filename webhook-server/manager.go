@@ -2,6 +2,7 @@ package webhookserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -76,4 +77,20 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 		return nil, fmt.Errorf("adding the webhook ready check: %w", err)
 	}
 	return store, nil
+}
+
+// StartAndDrain runs mgr until ctx ends. Then, with the server stopped and every delivery answered, it
+// gives the commits the writer still runs (a revert, an abandoned part) up to timeout to finish. store
+// may be nil, for a manager whose webhook server is turned off.
+func StartAndDrain(ctx context.Context, mgr manager.Manager, store *status.Store, timeout time.Duration) error {
+	err := mgr.Start(ctx)
+	if store == nil {
+		return err
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if cerr := store.Close(closeCtx); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("closing the status writer: %w", cerr))
+	}
+	return err
 }

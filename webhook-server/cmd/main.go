@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -72,13 +71,5 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("adding health check: %w", err)
 	}
 	ctrl.Log.Info("starting webhook server")
-	err = mgr.Start(ctx)
-	// The server has stopped and its deliveries are answered; commits the store still runs (an abandoned
-	// part, a revert) get a bounded time to finish.
-	closeCtx, cancel := context.WithTimeout(context.Background(), o.webhook.ShutdownTimeout)
-	defer cancel()
-	if cerr := store.Close(closeCtx); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("closing the status writer: %w", cerr))
-	}
-	return err
+	return webhookserver.StartAndDrain(ctx, mgr, store, o.webhook.ShutdownTimeout)
 }
