@@ -16,6 +16,7 @@ import (
 	"github.com/mmelink/operator/controllers"
 	"github.com/mmelink/operator/internal/graph"
 	"github.com/mmelink/operator/internal/index"
+	"github.com/mmelink/operator/internal/kubeconfig"
 	"github.com/mmelink/operator/internal/scheme"
 	"github.com/mmelink/operator/internal/status"
 	webhookserver "github.com/mmelink/operator/webhook-server"
@@ -32,6 +33,7 @@ type options struct {
 	// webhook configures the bundled webhook server; --webhook-bind-address=0 turns it off (then run the
 	// webhook-server binary as its own Deployment).
 	webhook webhookserver.Flags
+	kube    kubeconfig.Flags
 }
 
 func main() {
@@ -46,6 +48,7 @@ func main() {
 	flag.StringVar(&o.graphVersion, "graph-api-version", graph.DefaultAPIVersion, "Graph API version called unless a NotificationTopic sets spec.graphAPIVersion.")
 	flag.Float64Var(&o.graphPageRate, "graph-page-rate", controllers.DefaultGraphPageRate, "Send API calls per second per Page, across all its NotificationTopics.")
 	o.webhook.Bind(flag.CommandLine, "webhook-", "Address of the bundled Messenger webhook server; 0 turns it off.")
+	o.kube.Bind(flag.CommandLine)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -58,9 +61,9 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	cfg, err := ctrl.GetConfig()
+	cfg, err := o.kube.Load()
 	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
+		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),

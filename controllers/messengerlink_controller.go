@@ -54,10 +54,10 @@ func (r *MessengerLinkReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		// The ConfigMap is owned by the link and goes with it.
 		return ctrl.Result{}, nil
 	}
-	base := link.DeepCopy()
+	before := link.Status.DeepCopy()
 	result, recErr := r.reconcile(ctx, link)
 	link.Status.ObservedGeneration = link.Generation
-	if err := patchStatus(ctx, r.Client, base, link); err != nil {
+	if err := patchStatus(ctx, r.Client, link, before, &link.Status); err != nil {
 		return ctrl.Result{}, errors.Join(recErr, err)
 	}
 	return result, recErr
@@ -139,7 +139,10 @@ func (r *MessengerLinkReconciler) refOwner(ctx context.Context, link *messengerv
 
 // SetupWithManager registers the controller. Links are also reconciled when a link with the same Page
 // and ref changes, so that a ref conflict clears as soon as the older link lets go.
-func (r *MessengerLinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *MessengerLinkReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := indexConfigMapsOf(ctx, mgr, "MessengerLink"); err != nil {
+		return err
+	}
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
 		workers = 4

@@ -233,6 +233,9 @@ func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr 
 	if workers == 0 {
 		workers = 4
 	}
+	if err := indexConfigMapsOf(ctx, mgr, "NotificationTopic"); err != nil {
+		return err
+	}
 	secrets, err := r.secretSource(ctx, mgr)
 	if err != nil {
 		return err

@@ -72,7 +72,7 @@ func (lp *linkPublisher) publish(ctx context.Context, obj publishedObject, p pub
 		markReconciling(obj, messengerv1.ReasonWriteFailed, err.Error())
 		return false, ctrl.Result{}, err
 	}
-	if err := pruneConfigMaps(ctx, lp.writer.Client, obj, p.NameLabel, p.Name); err != nil {
+	if err := pruneConfigMaps(ctx, lp.writer.Client, obj, p.Kind, p.Name); err != nil {
 		markReconciling(obj, messengerv1.ReasonWriteFailed, err.Error())
 		return false, ctrl.Result{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/mmelink/operator/internal/kubeconfig"
 	"github.com/mmelink/operator/internal/scheme"
 )
 
@@ -72,5 +73,7 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 	// As ctrl.GetConfig does in production: no client-side throttling; the API server's priority and
 	// fairness protects it. A client-side limit here would measure the limiter, not the operator.
 	cfg.QPS = -1
+	// And the binaries' defaults (kubeconfig.Flags), so that tests and benchmarks use the client they use.
+	kubeconfig.Flags{}.Apply(cfg)
 	return env, cfg, nil
 }

@@ -15,6 +15,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/mmelink/operator/internal/index"
+	"github.com/mmelink/operator/internal/kubeconfig"
 	"github.com/mmelink/operator/internal/scheme"
 	webhookserver "github.com/mmelink/operator/webhook-server"
 )
@@ -22,6 +23,7 @@ import (
 type options struct {
 	metricsAddr, probeAddr string
 	webhook                webhookserver.Flags
+	kube                   kubeconfig.Flags
 }
 
 func main() {
@@ -29,6 +31,7 @@ func main() {
 	o.webhook.Bind(flag.CommandLine, "", "Address of the webhook endpoint (/webhook, /healthz, /readyz).")
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the manager's /healthz and /readyz endpoints.")
+	o.kube.Bind(flag.CommandLine)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -45,9 +48,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := ctrl.GetConfig()
+	cfg, err := o.kube.Load()
 	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
+		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme.New(),
