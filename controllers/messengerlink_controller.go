@@ -118,7 +118,9 @@ func (r *MessengerLinkReconciler) emitter(link *messengerv1.MessengerLink) event
 // claim is cluster-wide: Meta's webhooks name only the Page and the ref.
 func (r *MessengerLinkReconciler) refOwner(ctx context.Context, link *messengerv1.MessengerLink) (*messengerv1.MessengerLink, error) {
 	var claims messengerv1.MessengerLinkList
-	if err := r.List(ctx, &claims, client.MatchingFields{index.LinkPageRef: link.PageRefKey()}); err != nil {
+	if err := r.List(ctx, &claims, client.MatchingFields{index.LinkPageRef: link.PageRefKey()},
+		// Read only: the cached objects themselves, not copies.
+		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing links of Page %s: %w", link.Spec.Page.ID, err)
 	}
 	var oldest *messengerv1.MessengerLink
@@ -163,7 +165,9 @@ func (r *MessengerLinkReconciler) sameClaim(ctx context.Context, obj client.Obje
 		return nil
 	}
 	var claims messengerv1.MessengerLinkList
-	if err := r.List(ctx, &claims, client.MatchingFields{index.LinkPageRef: link.PageRefKey()}); err != nil {
+	if err := r.List(ctx, &claims, client.MatchingFields{index.LinkPageRef: link.PageRefKey()},
+		// Read only: the cached objects themselves, not copies.
+		client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing links with the same ref")
 		return nil
 	}
