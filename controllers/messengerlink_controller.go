@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -149,12 +150,32 @@ func (r *MessengerLinkReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	if workers == 0 {
 		workers = 4
 	}
+	// What For, Owns and Watches would set up, with sources that start the workers as soon as the cache's
+	// links are queued (syncedsource.go): a bulk of links waiting at start-up is the common case here.
+	links, err := mgr.GetCache().GetInformer(ctx, &messengerv1.MessengerLink{})
+	if err != nil {
+		return fmt.Errorf("getting the MessengerLink informer: %w", err)
+	}
+	configMaps, err := mgr.GetCache().GetInformer(ctx, &corev1.ConfigMap{})
+	if err != nil {
+		return fmt.Errorf("getting the ConfigMap informer: %w", err)
+	}
+	specChanged := predicate.GenerationChangedPredicate{}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&messengerv1.MessengerLink{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&corev1.ConfigMap{}, ownedConfigMapChanges).
-		Watches(&messengerv1.MessengerLink{}, handler.EnqueueRequestsFromMapFunc(r.sameClaim),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("messengerlink").
+		WatchesRawSource(newSyncedSource(links, &handler.EnqueueRequestForObject{}, specChanged)).
+		WatchesRawSource(newSyncedSource(configMaps, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
+			&messengerv1.MessengerLink{}, handler.OnlyControllerOwner()), ownedConfigMapChanges)).
+		WatchesRawSource(newSyncedSource(links, handler.EnqueueRequestsFromMapFunc(r.sameClaim), specChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &r.SkipNameValidation}).
+		WithLogConstructor(func(req *ctrl.Request) logr.Logger {
+			log := mgr.GetLogger().WithValues("controller", "messengerlink",
+				"controllerGroup", messengerv1.GroupVersion.Group, "controllerKind", "MessengerLink")
+			if req != nil {
+				log = log.WithValues("MessengerLink", klog.KRef(req.Namespace, req.Name), "namespace", req.Namespace, "name", req.Name)
+			}
+			return log
+		}).
 		Complete(r)
 }
 

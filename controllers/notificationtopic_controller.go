@@ -242,7 +242,7 @@ func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr 
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&messengerv1.NotificationTopic{}, builder.WithPredicates(topicChanged())).
-		Owns(&corev1.ConfigMap{}, ownedConfigMapChanges).
+		Owns(&corev1.ConfigMap{}, builder.WithPredicates(ownedConfigMapChanges)).
 		WatchesRawSource(secrets).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &r.SkipNameValidation}).
 		Complete(r)

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 )
@@ -99,6 +98,6 @@ func warnOnChange(obj conditioned, emit eventFunc, before, action, msg string) {
 // but not its creation: only the controller creates it, and the reconcile that did has already written
 // the status. Reacting to it would reconcile every new object twice, the second time from a cache that
 // may not yet show the first status write, and so write it again.
-var ownedConfigMapChanges = builder.WithPredicates(predicate.Funcs{
+var ownedConfigMapChanges = predicate.Funcs{
 	CreateFunc: func(event.CreateEvent) bool { return false },
-})
+}
