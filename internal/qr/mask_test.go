@@ -34,23 +34,9 @@ func TestRemaskMatchesPiglig(t *testing.T) {
 	masks := map[int]bool{}
 	for _, content := range contents {
 		for _, level := range []Level{L, M, Q, H} {
-			for class, r := range versionRanges {
-				segs, err := segmentsFor(content, class, make([]byte, len(content)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := goqr.EncodeSegments(segs, level.ecc(), r.lo, r.hi, -1, true)
-				if err != nil {
-					continue // too long for this class
-				}
-				q0, err := goqr.EncodeSegments(segs, level.ecc(), r.lo, r.hi, 0, true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, m := remask(q0)
-				versions[(want.Size()-17)/4], masks[m] = true, true
-				if !sameModules(got, want) {
-					t.Fatalf("%d bytes at %v, version %d: mask %d gives another symbol than piglig's choice", len(content), level, (want.Size()-17)/4, m)
+			for class := range versionRanges {
+				if version, m, ok := checkRemask(t, content, level, class); ok {
+					versions[version], masks[m] = true, true
 				}
 			}
 		}
@@ -59,6 +45,32 @@ func TestRemaskMatchesPiglig(t *testing.T) {
 		t.Errorf("only masks %v were chosen; the inputs do not exercise all eight", masks)
 	}
 	t.Logf("%d versions, masks %v", len(versions), masks)
+}
+
+// checkRemask encodes content in the version class with piglig's own mask
+// search and with remask, and fails t when the symbols differ. ok is false
+// when the content does not fit the class.
+func checkRemask(t *testing.T, content string, level Level, class int) (version, mask int, ok bool) {
+	t.Helper()
+	r := versionRanges[class]
+	segs, err := segmentsFor(content, class, make([]byte, len(content)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := goqr.EncodeSegments(segs, level.ecc(), r.lo, r.hi, -1, true)
+	if err != nil {
+		return 0, 0, false // too long for this class
+	}
+	q0, err := goqr.EncodeSegments(segs, level.ecc(), r.lo, r.hi, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, m := remask(q0)
+	version = (want.Size() - 17) / 4
+	if !sameModules(got, want) {
+		t.Fatalf("%d bytes at %v, version %d: mask %d gives another symbol than piglig's choice", len(content), level, version, m)
+	}
+	return version, m, true
 }
 
 func sameModules(g *bitGrid, q *goqr.QrCode) bool {
@@ -113,23 +125,10 @@ func FuzzRemask(f *testing.F) {
 		if lv < L || content == "" || len(content) > 2953 {
 			return
 		}
-		for class, r := range versionRanges {
-			segs, err := segmentsFor(content, class, make([]byte, len(content)))
-			if err != nil {
-				t.Fatal(err)
+		for class := range versionRanges {
+			if _, _, ok := checkRemask(t, content, lv, class); ok {
+				return
 			}
-			want, err := goqr.EncodeSegments(segs, lv.ecc(), r.lo, r.hi, -1, true)
-			if err != nil {
-				continue
-			}
-			q0, err := goqr.EncodeSegments(segs, lv.ecc(), r.lo, r.hi, 0, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, m := remask(q0); !sameModules(got, want) {
-				t.Fatalf("%q at %v: mask %d gives another symbol than piglig's choice", content, lv, m)
-			}
-			return
 		}
 	})
 }
