@@ -34,10 +34,9 @@ func truncateLabel(v string) string {
 	return strings.TrimRight(v[:63], "-.")
 }
 
-// patchStatus writes the status fields that changed from before to obj's status, and nothing else: the
-// webhook server owns other status fields, so a full update would race with it. The patch is computed
-// from the status alone, not the whole object: it is the controller's one write per link besides the
-// ConfigMap, on the path that bulk applies take.
+// patchStatus writes the status fields that changed from before to after, and nothing else: the webhook
+// server owns other status fields, so a full update would race with it. before and after hold only the
+// fields the controller owns (linkStatus), so the patch is computed without the webhook server's counts.
 func patchStatus(ctx context.Context, c client.Client, obj client.Object, before, after any) error {
 	data, err := statusMergePatch(before, after)
 	if err != nil {

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -63,5 +65,37 @@ func TestStatusMergePatch(t *testing.T) {
 				t.Errorf("patch\n got %s\nwant %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// linkStatus encodes its fields under the same names as the API's status, so that a patch of it is a patch
+// of the link's status.
+func TestLinkStatusMatchesTheAPI(t *testing.T) {
+	link := &messengerv1.MessengerLink{Status: messengerv1.MessengerLinkStatus{ObservedGeneration: 3,
+		Conditions: []metav1.Condition{{Type: messengerv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Succeeded"}},
+		URL:        "https://m.me/acme?ref=a", ConfigMapName: "a-mlink", Referrals: &messengerv1.ReferralStats{Total: 41}}}
+	var owned, full map[string]any
+	for _, c := range []struct {
+		v    any
+		into *map[string]any
+	}{{linkStatusOf(link), &owned}, {link.Status, &full}} {
+		data, err := json.Marshal(c.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, c.into); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(owned) != 4 {
+		t.Errorf("linkStatus encodes %d fields, want 4: %v", len(owned), owned)
+	}
+	for k, v := range owned {
+		if !reflect.DeepEqual(full[k], v) {
+			t.Errorf("status field %q: linkStatus has %v, the API's status %v", k, v, full[k])
+		}
+	}
+	if _, ok := owned["referrals"]; ok {
+		t.Error("linkStatus carries the webhook server's referrals")
 	}
 }
