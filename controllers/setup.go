@@ -107,7 +107,7 @@ func pruneConfigMaps(ctx context.Context, c client.Client, owner client.Object, 
 	}
 	for i := range cms.Items {
 		cm := &cms.Items[i]
-		if cm.Name == keep || !metav1.IsControlledBy(cm, owner) {
+		if cm.Name == keep { // the index holds only ConfigMaps that owner controls
 			continue
 		}
 		if err := c.Delete(ctx, cm); client.IgnoreNotFound(err) != nil {
