@@ -116,7 +116,7 @@ build: ## Build the manager, webhook-server and graph-emulator binaries into bin
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
-	$(GO) run . --leader-elect=false --webhook-bind-address=0
+	$(GO) run . --webhook-bind-address=0
 
 ##@ Deployment
 
