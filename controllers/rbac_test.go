@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -47,6 +48,34 @@ var leaderElection = []access{
 	{verb: "patch", resource: "events", leaderNS: true},
 }
 
+// reconcilers is what the controllers do, whatever the mode.
+var reconcilers = []access{
+	{verb: "watch", group: "messenger.mmelink.io", resource: "messengerlinks"},
+	{verb: "patch", group: "messenger.mmelink.io", resource: "messengerlinks/status"},
+	{verb: "watch", group: "messenger.mmelink.io", resource: "notificationtopics"},
+	{verb: "patch", group: "messenger.mmelink.io", resource: "notificationtopics/status"},
+	{verb: "create", resource: "configmaps"},
+	{verb: "delete", resource: "configmaps"},
+	{verb: "get", resource: "secrets"}, // the Page access token
+	{verb: "watch", resource: "secrets"},
+	{verb: "create", group: "events.k8s.io", resource: "events"},
+}
+
+// bundledReceiver is what the bundled webhook receiver reads and writes besides the token shards.
+var bundledReceiver = []access{
+	{verb: "list", group: "messenger.mmelink.io", resource: "messengerlinks"},
+	{verb: "update", group: "messenger.mmelink.io", resource: "messengerlinks/status"},
+	{verb: "list", group: "messenger.mmelink.io", resource: "notificationtopics"},
+	{verb: "update", group: "messenger.mmelink.io", resource: "notificationtopics/status"},
+	{verb: "list", resource: "secrets"},
+}
+
+// tokenShardWrites are the receiver's writes of subscriber tokens, which only it needs.
+var tokenShardWrites = []access{
+	{verb: "create", resource: "secrets"},
+	{verb: "update", resource: "secrets"},
+}
+
 // TestManagerRBAC installs the manager's roles from config/ as kustomize would (bound to its
 // ServiceAccount) and asks the API server's RBAC authorizer, with SubjectAccessReviews, whether the
 // ServiceAccount may do what the manager does.
@@ -57,6 +86,10 @@ func TestManagerRBAC(t *testing.T) {
 		allowed, denied []access
 	}{
 		{"leader election", []string{"config/rbac/role.yaml", "config/rbac/leader_election_role.yaml"}, leaderElection, nil},
+		// The install's manager: --webhook-bind-address=0.
+		{"bundled receiver off", []string{"config/rbac/role.yaml"}, reconcilers, tokenShardWrites},
+		{"bundled receiver on", []string{"config/rbac/role.yaml", "config/bundled-webhook/role.yaml"},
+			slices.Concat(reconcilers, bundledReceiver, tokenShardWrites), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -142,9 +142,9 @@ type Config struct {
 	RegistrationBackoff graph.Backoff
 }
 
-// The manager bundles the webhook server unless --webhook-bind-address=0; its status writer keeps
-// subscriber tokens in Secrets it creates and updates.
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
+// The role generated from the markers is the manager's without its bundled webhook receiver (the install
+// runs it with --webhook-bind-address=0). What the receiver adds, the writes of token Secrets, is in
+// config/bundled-webhook, so that a manager that does not receive cannot write Secrets.
 
 // Setup registers the indexes and controllers with mgr. The manager's cache must use index.CacheOptions.
 func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
