@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,7 +28,7 @@ func optinEv(page, sender, topic, title, status string, n int) string {
 // Opt-ins reach their topic through the webhook: counted per token, stops applied, tokens kept in the
 // topic's Secrets, and the registration recipient's opt-in recorded as the confirmation.
 func TestTopicOptInsThroughTheWebhook(t *testing.T) {
-	c, cache := startCluster(t)
+	c, _ := startCluster(t)
 	ns := newNamespace(t, c)
 	page := fmt.Sprint(8000 + cluster.ns.Load())
 	topic := &messengerv1.NotificationTopic{
@@ -44,7 +43,7 @@ func TestTopicOptInsThroughTheWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := client.ObjectKeyFromObject(topic)
-	eventually(t, 10*time.Second, func() error { return cache.Get(context.Background(), key, &messengerv1.NotificationTopic{}) })
+	holdClaim(t, topic)
 	in := startInstance(t)
 
 	deliveries := [][]string{

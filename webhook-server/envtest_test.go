@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/scheme"
 	"github.com/mmelink/operator/internal/testenv"
@@ -120,5 +121,44 @@ func eventually(t testing.TB, timeout time.Duration, check func() error) {
 			t.Fatalf("condition not met within %s: %v", timeout, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// holdClaim records in the status of o, already created, that it holds the claim of its spec, as the
+// controller does (the webhook server attributes only to holders), and waits until the cache shows it.
+func holdClaim(t testing.TB, o client.Object) {
+	t.Helper()
+	c, cache := startCluster(t)
+	ctx := context.Background()
+	key := client.ObjectKeyFromObject(o)
+	switch o := o.(type) {
+	case *messengerv1.MessengerLink:
+		base := o.DeepCopy()
+		o.Status.Claim = o.PageRefKey()
+		if err := c.Status().Patch(ctx, o, client.MergeFrom(base)); err != nil {
+			t.Fatalf("recording the claim of %s: %v", key, err)
+		}
+		eventually(t, 10*time.Second, func() error {
+			var got messengerv1.MessengerLink
+			if err := cache.Get(ctx, key, &got); err != nil || !got.HoldsClaim() {
+				return fmt.Errorf("the cache does not show %s holding its claim (%v)", key, err)
+			}
+			return nil
+		})
+	case *messengerv1.NotificationTopic:
+		base := o.DeepCopy()
+		o.Status.Claim = o.PageTopicKey()
+		if err := c.Status().Patch(ctx, o, client.MergeFrom(base)); err != nil {
+			t.Fatalf("recording the claim of %s: %v", key, err)
+		}
+		eventually(t, 10*time.Second, func() error {
+			var got messengerv1.NotificationTopic
+			if err := cache.Get(ctx, key, &got); err != nil || !got.HoldsClaim() {
+				return fmt.Errorf("the cache does not show %s holding its claim (%v)", key, err)
+			}
+			return nil
+		})
+	default:
+		t.Fatalf("holdClaim: %T claims nothing", o)
 	}
 }

@@ -20,10 +20,11 @@ import (
 
 const deliveries = "mmelink_webhook_deliveries_total"
 
-// summerLink claims pageID/summer.
+// summerLink holds pageID/summer.
 var summerLink = &messengerv1.MessengerLink{
 	ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "summer"},
 	Spec:       messengerv1.MessengerLinkSpec{Page: messengerv1.PageRef{ID: pageID}, Ref: "summer"},
+	Status:     messengerv1.MessengerLinkStatus{Claim: messengerv1.ClaimKey(pageID, "summer")},
 }
 
 // request is one hostile (or friendly) request to /webhook.

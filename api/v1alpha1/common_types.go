@@ -108,6 +108,7 @@ const (
 	ReasonProgressing        = "Progressing"
 	ReasonInvalidSpec        = "InvalidSpec"
 	ReasonRefConflict        = "RefConflict"
+	ReasonTopicConflict      = "TopicConflict"
 	ReasonConfigMapConflict  = "ConfigMapConflict"
 	ReasonRenderFailed       = "RenderFailed"
 	ReasonWriteFailed        = "WriteFailed"

@@ -94,6 +94,14 @@ type MessengerLinkStatus struct {
 	// +optional
 	ConfigMapName string `json:"configMapName,omitempty"`
 
+	// claim is the Page ID and ref that this link holds, as "<page ID>/<ref>", written by the controller.
+	// Meta's referral webhooks name only these, so one link of a Page and ref holds them: the first to
+	// claim them, and it keeps them against every link created later (which reports RefConflict) until
+	// it changes its ref or is deleted. The webhook server counts referrals only for the link whose claim
+	// is the Page and ref of its spec.
+	// +optional
+	Claim string `json:"claim,omitempty"`
+
 	// referrals counts the conversations this link started, as recorded by the webhook server.
 	// +optional
 	Referrals *ReferralStats `json:"referrals,omitempty"`

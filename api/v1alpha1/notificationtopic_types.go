@@ -142,6 +142,14 @@ type NotificationTopicStatus struct {
 	// +optional
 	ConfigMapName string `json:"configMapName,omitempty"`
 
+	// claim is the Page ID and topic title that this topic holds, as "<page ID>/<topic>", written by the
+	// controller. Meta's opt-in webhooks name only these, so one topic of a Page and title holds them: the
+	// first to claim them, and it keeps them against every topic created later (which reports
+	// TopicConflict and is not registered) until it changes its title or is deleted. The webhook server
+	// records opt-ins only for the topic whose claim is the Page and title of its spec.
+	// +optional
+	Claim string `json:"claim,omitempty"`
+
 	// registration records the opt-in request sent to register the topic.
 	// +optional
 	Registration *RegistrationStatus `json:"registration,omitempty"`
