@@ -19,19 +19,12 @@ import (
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/graph"
 	"github.com/mmelink/operator/internal/index"
+	"github.com/mmelink/operator/internal/names"
 )
 
 // ownedLabels are the labels of a ConfigMap written for the named object.
 func ownedLabels(nameLabel, name string) map[string]string {
-	return map[string]string{messengerv1.ManagedByLabel: messengerv1.ManagedByValue, nameLabel: truncateLabel(name)}
-}
-
-// truncateLabel keeps a label value within Kubernetes' 63 characters; object names may be longer.
-func truncateLabel(v string) string {
-	if len(v) <= 63 {
-		return v
-	}
-	return strings.TrimRight(v[:63], "-.")
+	return map[string]string{messengerv1.ManagedByLabel: messengerv1.ManagedByValue, nameLabel: names.LabelValue(name)}
 }
 
 // patchStatus writes the status fields that changed from before to after, and nothing else: the webhook

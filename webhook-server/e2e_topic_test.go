@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -77,5 +78,36 @@ func TestTopicOptInsThroughTheWebhook(t *testing.T) {
 	}
 	if len(s.Data) != 3 {
 		t.Errorf("Secret holds %d tokens, want 3", len(s.Data))
+	}
+}
+
+// A topic name longer than a label value is cut for the label of its token Secrets, and the cut never
+// ends in '-': this one has it at character 63, where a plain cut makes an invalid label and every
+// Secret create fails (the delivery then answered 503 for ever).
+func TestLongTopicNameGetsAValidShardLabel(t *testing.T) {
+	c, _ := startCluster(t)
+	ns := newNamespace(t, c)
+	page := fmt.Sprint(8000 + cluster.ns.Load())
+	name := strings.Repeat("a", 62) + "-b"
+	topic := &messengerv1.NotificationTopic{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       messengerv1.NotificationTopicSpec{Page: messengerv1.PageRef{ID: page}, Topic: "Weekly deals"},
+	}
+	if err := c.Create(context.Background(), topic); err != nil {
+		t.Fatal(err)
+	}
+	holdClaim(t, topic)
+	in := startInstance(t)
+
+	if code := in.send(body(page, optinEv(page, "1", "Weekly deals", "Weekly deals", "", 1))); code != http.StatusOK {
+		t.Fatalf("delivery: %d", code)
+	}
+	var secrets corev1.SecretList
+	if err := c.List(context.Background(), &secrets, client.InNamespace(ns),
+		client.MatchingLabels{messengerv1.TopicNameLabel: strings.Repeat("a", 62)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(secrets.Items) != 1 || len(secrets.Items[0].Data) != 1 {
+		t.Fatalf("%d token Secrets labelled with the cut name, want 1 with the token", len(secrets.Items))
 	}
 }
