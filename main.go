@@ -61,7 +61,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader-election Lease; default: the pod's own namespace (required with --leader-elect outside a pod).")
 	fs.StringVar(&o.appID, "messenger-app-id", os.Getenv("MMELINK_APP_ID"), "Meta app ID written into Send-to-Messenger snippets (public; env MMELINK_APP_ID).")
-	fs.IntVar(&o.linkWorkers, "messengerlink-workers", 4, "MessengerLinks reconciled at once.")
+	fs.IntVar(&o.linkWorkers, "messengerlink-workers", controllers.DefaultWorkers, "MessengerLinks reconciled at once.")
 	fs.StringVar(&o.graphURL, "graph-api-url", graph.DefaultBaseURL, "Root URL of Meta's Graph API (an emulator's in tests and demos).")
 	fs.StringVar(&o.graphVersion, "graph-api-version", graph.DefaultAPIVersion, "Graph API version called unless a NotificationTopic sets spec.graphAPIVersion.")
 	fs.Float64Var(&o.graphPageRate, "graph-page-rate", controllers.DefaultGraphPageRate, "Send API calls per second per Page, across all its NotificationTopics.")

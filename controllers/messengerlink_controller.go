@@ -36,7 +36,7 @@ type MessengerLinkReconciler struct {
 	AppID string
 	// RecheckInterval overrides DefaultRecheckInterval.
 	RecheckInterval time.Duration
-	// MaxConcurrentReconciles defaults to 4.
+	// MaxConcurrentReconciles defaults to DefaultWorkers.
 	MaxConcurrentReconciles int
 	// SkipNameValidation lets tests run a second manager in one process.
 	SkipNameValidation bool
@@ -165,7 +165,7 @@ func (r *MessengerLinkReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	}
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
-		workers = 4
+		workers = DefaultWorkers
 	}
 	// What For, Owns and Watches would set up, with sources that start the workers as soon as the cache's
 	// links are queued (syncedsource.go): a bulk of links waiting at start-up is the common case here.

@@ -53,7 +53,7 @@ type NotificationTopicReconciler struct {
 	Backoff graph.Backoff
 	// RecheckInterval overrides DefaultRecheckInterval.
 	RecheckInterval time.Duration
-	// MaxConcurrentReconciles defaults to 4.
+	// MaxConcurrentReconciles defaults to DefaultWorkers.
 	MaxConcurrentReconciles int
 	// SkipNameValidation lets tests run a second manager in one process.
 	SkipNameValidation bool
@@ -284,7 +284,7 @@ func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr 
 	}
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
-		workers = 4
+		workers = DefaultWorkers
 	}
 	if err := indexConfigMapsOf(ctx, mgr, "NotificationTopic"); err != nil {
 		return err

@@ -110,11 +110,14 @@ func pruneConfigMaps(ctx context.Context, c client.Client, owner client.Object, 
 	return nil
 }
 
+// DefaultWorkers is how many objects of a kind are reconciled at once unless Config says otherwise.
+const DefaultWorkers = 4
+
 // Config holds the settings of the controllers.
 type Config struct {
 	// AppID is the Meta app ID for Send-to-Messenger snippets.
 	AppID string
-	// LinkWorkers is how many MessengerLinks are reconciled at once.
+	// LinkWorkers is how many MessengerLinks are reconciled at once. Default DefaultWorkers.
 	LinkWorkers int
 	// RecheckInterval overrides DefaultRecheckInterval (tests shorten it).
 	RecheckInterval time.Duration
@@ -128,7 +131,7 @@ type Config struct {
 	// GraphPageRate is how many Send API calls per second the controller makes for one Page, across all
 	// its topics. Default DefaultGraphPageRate; negative for no limit.
 	GraphPageRate float64
-	// TopicWorkers is how many NotificationTopics are reconciled at once. Default 4.
+	// TopicWorkers is how many NotificationTopics are reconciled at once. Default DefaultWorkers.
 	TopicWorkers int
 	// RegistrationBackoff schedules attempts after transient Graph API failures. Default
 	// graph.DefaultBackoff() (tests shorten it).

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+	"github.com/mmelink/operator/internal/testenv"
 )
 
 // optinEv is a recurring-notification opt-in (status "" ), stop or resume from sender, attributed by
@@ -31,7 +32,7 @@ func optinEv(page, sender, topic, title, status string, n int) string {
 func TestTopicOptInsThroughTheWebhook(t *testing.T) {
 	c, _ := startCluster(t)
 	ns := newNamespace(t, c)
-	page := fmt.Sprint(8000 + cluster.ns.Load())
+	page := testenv.PageID(ns)
 	topic := &messengerv1.NotificationTopic{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deals"},
 		Spec: messengerv1.NotificationTopicSpec{
@@ -87,7 +88,7 @@ func TestTopicOptInsThroughTheWebhook(t *testing.T) {
 func TestLongTopicNameGetsAValidShardLabel(t *testing.T) {
 	c, _ := startCluster(t)
 	ns := newNamespace(t, c)
-	page := fmt.Sprint(8000 + cluster.ns.Load())
+	page := testenv.PageID(ns)
 	name := strings.Repeat("a", 62) + "-b"
 	topic := &messengerv1.NotificationTopic{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},

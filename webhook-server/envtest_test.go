@@ -4,14 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,7 +31,6 @@ var cluster struct {
 	cache  client.Reader // the manager's cache, what the Server reads
 	stop   context.CancelFunc
 	done   chan error
-	ns     atomic.Int64
 }
 
 // startCluster returns a direct client and the manager's synced cache.
@@ -98,30 +93,13 @@ func stopEnv() error {
 // newNamespace creates a namespace for one test.
 func newNamespace(t testing.TB, c client.Client) string {
 	t.Helper()
-	name := fmt.Sprintf("t%d-%s", cluster.ns.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
-	if len(name) > 63 {
-		name = strings.TrimRight(name[:63], "-")
-	}
-	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-		t.Fatalf("creating namespace: %v", err)
-	}
-	return name
+	return testenv.NewNamespace(t, c)
 }
 
 // eventually retries check until it returns nil or the timeout passes.
 func eventually(t testing.TB, timeout time.Duration, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, timeout, check)
 }
 
 // holdClaim records in the status of o, already created, that it holds the claim of its spec, as the
