@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -8,7 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,15 +65,22 @@ func TestManagerStartsOutsideAPod(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			probe := freeAddr(t)
-			o := parse(t, append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=" + probe,
-				"--webhook-bind-address=0"}, tt.args...)...)
-			ctx, cancel := context.WithCancel(context.Background())
-			stopped := make(chan error, 1)
-			go func() { stopped <- run(ctx, o) }()
+			args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=" + probe,
+				"--webhook-bind-address=0"}, tt.args...)
+			// A process of its own, as a user starts it: one process registers its controllers once.
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), managerArgsEnv+"="+strings.Join(args, "\n"))
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
 			defer func() {
-				cancel()
-				if err := <-stopped; err != nil {
-					t.Errorf("run: %v", err)
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				if err := <-exited; err != nil {
+					t.Errorf("manager: %v\n%s", err, stderr.String())
 				}
 			}()
 			deadline := time.Now().Add(30 * time.Second)
@@ -78,9 +90,9 @@ func TestManagerStartsOutsideAPod(t *testing.T) {
 					break
 				}
 				select {
-				case err := <-stopped:
-					stopped <- nil // the deferred cancel must not wait for it again
-					t.Fatalf("run returned at once: %v", err)
+				case err := <-exited:
+					exited <- nil // for the deferred wait
+					t.Fatalf("manager exited at once (%v):\n%s", err, stderr.String())
 				default:
 				}
 				if time.Now().After(deadline) {
@@ -106,16 +118,25 @@ func TestManagerStartsOutsideAPod(t *testing.T) {
 	}
 }
 
-// parse reads args as main does.
-func parse(t *testing.T, args ...string) options {
-	t.Helper()
-	var o options
-	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-	o.bind(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
+// managerArgsEnv, set, makes the test binary the manager, with these arguments, one a line.
+const managerArgsEnv = "MMELINK_TEST_MANAGER_ARGS"
+
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv(managerArgsEnv); ok {
+		var o options
+		fs := flag.NewFlagSet("manager", flag.ExitOnError)
+		o.bind(fs)
+		_ = fs.Parse(strings.Split(args, "\n"))
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		err := run(ctx, o)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
-	return o
+	os.Exit(m.Run())
 }
 
 func ready(url string) error {
