@@ -16,7 +16,7 @@ type MessengerLinkSpec struct {
 	// ref is the referral parameter. Meta returns it in the referral webhook, which is how the webhook server
 	// attributes a conversation to this link. Letters, digits, '_', '=' and '-' (not at either end, never
 	// "--", which separates ref fields), at most 250 characters. Two links of the same Page must not share
-	// a ref: the older one keeps it.
+	// a ref: the one that claimed it first keeps it (status.claim).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=250
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_=]([A-Za-z0-9_=-]*[A-Za-z0-9_=])?$`

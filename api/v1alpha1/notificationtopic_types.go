@@ -24,7 +24,8 @@ type NotificationTopicSpec struct {
 	Page PageRef `json:"page"`
 
 	// topic is the title people opt in to, as shown in Messenger: letters, digits and single spaces, at
-	// most 65 characters. Opt-ins are attributed to this resource by page and topic.
+	// most 65 characters. Opt-ins are attributed to this resource by page and topic; two topics of the same
+	// Page must not share it: the one that claimed it first keeps it (status.claim).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=65
 	// +kubebuilder:validation:Pattern=`^[\p{L}\p{N}]+( [\p{L}\p{N}]+)*$`
