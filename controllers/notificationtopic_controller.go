@@ -266,9 +266,10 @@ func (r *NotificationTopicReconciler) sameClaim(ctx context.Context, obj client.
 	return claimRequests(t, claims)
 }
 
-// SetupWithManager registers the controller. Besides its topics and their ConfigMaps it watches the
-// metadata of Secrets, so that a topic waiting for its token Secret goes on as soon as the Secret is
-// created or changed (see secretwatch.go).
+// SetupWithManager registers the controller; the manager's cache needs the indexes of index.Setup (the
+// claims are looked up by them). Besides its topics and their ConfigMaps it watches the metadata of
+// Secrets, so that a topic waiting for its token Secret goes on as soon as the Secret is created or
+// changed (see secretwatch.go).
 func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Graph == nil {
 		return errors.New("NotificationTopic controller: no Graph API client")

@@ -66,6 +66,12 @@ func TestBinary(t *testing.T) {
 	if err := c.Create(context.Background(), lnk); err != nil {
 		t.Fatal(err)
 	}
+	// The claim, as the controller records it: the webhook server counts only for the link that holds it.
+	unclaimed := lnk.DeepCopy()
+	lnk.Status.Claim = lnk.PageRefKey()
+	if err := c.Status().Patch(context.Background(), lnk, client.MergeFrom(unclaimed)); err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
