@@ -82,7 +82,7 @@ test: verify vet control-plane test-install test-e2e ## Run all tests against a 
 .PHONY: test-install
 test-install: control-plane build-installer ## Server-side dry run of dist/install.yaml, the optional components and the samples on a throwaway control plane.
 	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) run ./hack/installcheck --kubectl $(KUBECTL) --install dist/install.yaml \
-		--base config/default --component config/ingress --component config/network-policy \
+		--base config/default --component config/ingress --component config/network-policy --component config/bundled-webhook \
 		-f config/webhook-server/secret.example.yaml -k config/samples
 
 .PHONY: test-e2e
@@ -116,7 +116,7 @@ build: ## Build the manager, webhook-server and graph-emulator binaries into bin
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
-	$(GO) run . --leader-elect=false --webhook-bind-address=0
+	$(GO) run . --webhook-bind-address=0
 
 ##@ Deployment
 

@@ -94,10 +94,10 @@ func (in *instance) send(body []byte) int {
 	return resp.StatusCode
 }
 
-// e2eLink creates a MessengerLink of page with ref and waits until the cache has it.
+// e2eLink creates a MessengerLink of page with ref that holds its claim, and waits until the cache has it.
 func e2eLink(t testing.TB, ns, name, page, ref string) client.ObjectKey {
 	t.Helper()
-	c, cache := startCluster(t)
+	c, _ := startCluster(t)
 	l := &messengerv1.MessengerLink{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec:       messengerv1.MessengerLinkSpec{Page: messengerv1.PageRef{ID: page}, Ref: ref},
@@ -105,9 +105,8 @@ func e2eLink(t testing.TB, ns, name, page, ref string) client.ObjectKey {
 	if err := c.Create(context.Background(), l); err != nil {
 		t.Fatal(err)
 	}
-	key := client.ObjectKeyFromObject(l)
-	eventually(t, 10*time.Second, func() error { return cache.Get(context.Background(), key, &messengerv1.MessengerLink{}) })
-	return key
+	holdClaim(t, l)
+	return client.ObjectKeyFromObject(l)
 }
 
 func linkStats(t testing.TB, key client.ObjectKey) messengerv1.ReferralStats {

@@ -147,9 +147,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 
 // countEvents records a verified page delivery in the event metrics.
 func (s *Server) countEvents(d *delivery.Delivery) {
-	s.metrics.batch.Observe(float64(len(d.Events) + d.Ignored))
+	s.metrics.batch.Observe(float64(len(d.Events) + d.Ignored + d.Skipped))
 	if d.Ignored > 0 {
 		s.metrics.untracked.Add(float64(d.Ignored))
+	}
+	if d.Skipped > 0 {
+		s.metrics.skipped.Add(float64(d.Skipped))
+		s.log.V(1).Info("skipped events of a shape the webhook server cannot read", "events", d.Skipped)
 	}
 	for i := range d.Events {
 		s.metrics.eventCounter(d.Events[i].Kind).Inc()

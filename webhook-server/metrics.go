@@ -34,6 +34,11 @@ const (
 // track (plain messages, reads, echoes...), so that the kinds add up to the events received.
 const KindUntracked = "untracked"
 
+// KindSkipped labels, in mmelink_webhook_events_total, the events of a verified delivery that could not be
+// read (of a shape Meta's documents do not give, as in the app dashboard's test delivery): acknowledged
+// with the rest rather than refused, since Meta unsubscribes an app whose deliveries keep failing.
+const KindSkipped = "skipped"
+
 var (
 	deliveryResults  = []string{ResultOK, ResultBadSignature, ResultTooLarge, ResultMalformed, ResultUnavailable, ResultBadMethod, ResultIgnoredObject, ResultReadError}
 	handshakeResults = []string{HandshakeOK, HandshakeForbidden, HandshakeInvalid}
@@ -54,6 +59,7 @@ type metrics struct {
 	byKind          map[delivery.Kind]prometheus.Counter
 	unmatchedByKind map[delivery.Kind]prometheus.Counter
 	untracked       prometheus.Counter
+	skipped         prometheus.Counter
 }
 
 // eventCounter returns the events_total series of kind.
@@ -84,7 +90,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"result"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mmelink_webhook_events_total",
-			Help: "Events in verified page deliveries, by kind (untracked: kinds the operator ignores).",
+			Help: "Events in verified page deliveries, by kind (untracked: kinds the operator ignores; skipped: events it could not read).",
 		}, []string{"kind"}),
 		unmatched: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mmelink_webhook_unmatched_events_total",
@@ -117,6 +123,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.unmatchedByKind[k] = m.unmatched.WithLabelValues(string(k))
 	}
 	m.untracked = m.events.WithLabelValues(KindUntracked)
+	m.skipped = m.events.WithLabelValues(KindSkipped)
 
 	if reg == nil {
 		return m, nil

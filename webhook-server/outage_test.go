@@ -24,7 +24,7 @@ import (
 func TestAPIServerOutageLosesAndDoublesNothing(t *testing.T) {
 	c, _ := startCluster(t)
 	ns := newNamespace(t, c)
-	page := fmt.Sprint(6000 + cluster.ns.Load()) // a Page of its own: claims are cluster-wide, and -count reruns
+	page := testenv.PageID(ns) // a Page of its own: claims are cluster-wide
 	keys := []client.ObjectKey{e2eLink(t, ns, "l0", page, "r0"), e2eLink(t, ns, "l1", page, "r1"), e2eLink(t, ns, "l2", page, "r2")}
 	in := startInstance(t)
 	pid, err := testenv.APIServerPID(cluster.cfg.Host)

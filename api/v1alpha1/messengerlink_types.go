@@ -16,7 +16,7 @@ type MessengerLinkSpec struct {
 	// ref is the referral parameter. Meta returns it in the referral webhook, which is how the webhook server
 	// attributes a conversation to this link. Letters, digits, '_', '=' and '-' (not at either end, never
 	// "--", which separates ref fields), at most 250 characters. Two links of the same Page must not share
-	// a ref: the older one keeps it.
+	// a ref: the one that claimed it first keeps it (status.claim).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=250
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_=]([A-Za-z0-9_=-]*[A-Za-z0-9_=])?$`
@@ -93,6 +93,14 @@ type MessengerLinkStatus struct {
 	// configMapName is the ConfigMap that holds the link, its QR codes and the Send-to-Messenger snippet.
 	// +optional
 	ConfigMapName string `json:"configMapName,omitempty"`
+
+	// claim is the Page ID and ref that this link holds, as "<page ID>/<ref>", written by the controller.
+	// Meta's referral webhooks name only these, so one link of a Page and ref holds them: the first to
+	// claim them, and it keeps them against every link created later (which reports RefConflict) until
+	// it changes its ref or is deleted. The webhook server counts referrals only for the link whose claim
+	// is the Page and ref of its spec.
+	// +optional
+	Claim string `json:"claim,omitempty"`
 
 	// referrals counts the conversations this link started, as recorded by the webhook server.
 	// +optional

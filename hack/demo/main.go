@@ -149,7 +149,7 @@ func (d *demo) setup(ctx context.Context) error {
 	fmt.Println("  webhook URL:", d.webhookURL)
 
 	step("Starting the manager (controllers; its bundled webhook server is off)")
-	if err := d.start("manager", "--leader-elect=false", "--metrics-bind-address=0", "--webhook-bind-address=0",
+	if err := d.start("manager", "--metrics-bind-address=0", "--webhook-bind-address=0",
 		"--health-probe-bind-address=127.0.0.1:0", "--messenger-app-id=1234567890",
 		"--graph-api-url="+d.emulatorURL); err != nil {
 		return err

@@ -72,8 +72,9 @@ func Setup(ctx context.Context, idx client.FieldIndexer) error {
 	return nil
 }
 
-// OlderThan orders two claims on the same key: by creation time, then namespace and name, so that every
-// process (controller and webhook server replicas) picks the same winner.
+// OlderThan orders two claimants of the same key: by creation time, then namespace and name. The
+// controller gives a key nobody holds to the oldest claimant by this order (and, in a race, keeps the older
+// of two holders); a claim once held is kept whatever the order says (controllers/claims.go).
 func OlderThan(a, b client.Object) bool {
 	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
 	if !ta.Equal(&tb) {

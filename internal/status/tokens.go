@@ -16,6 +16,7 @@ import (
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/delivery"
+	"github.com/mmelink/operator/internal/names"
 )
 
 // Opt-in tokens live in Secrets owned by their NotificationTopic: a token is what a later send addresses,
@@ -152,7 +153,7 @@ func updateRecord(rec *tokenRecord, ev *delivery.Event) {
 func listShards(ctx context.Context, r client.Reader, t *messengerv1.NotificationTopic) ([]corev1.Secret, error) {
 	var list corev1.SecretList
 	if err := r.List(ctx, &list, client.InNamespace(t.Namespace), client.MatchingLabels{
-		messengerv1.ManagedByLabel: messengerv1.ManagedByValue, messengerv1.TopicNameLabel: labelValue(t.Name),
+		messengerv1.ManagedByLabel: messengerv1.ManagedByValue, messengerv1.TopicNameLabel: names.LabelValue(t.Name),
 	}); err != nil {
 		return nil, fmt.Errorf("listing opt-in Secrets: %w", err)
 	}
@@ -194,7 +195,7 @@ func newShard(t *messengerv1.NotificationTopic, n int) corev1.Secret {
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: t.Namespace, Name: shardName(t.Name, n),
 			Labels: map[string]string{
-				messengerv1.ManagedByLabel: messengerv1.ManagedByValue, messengerv1.TopicNameLabel: labelValue(t.Name),
+				messengerv1.ManagedByLabel: messengerv1.ManagedByValue, messengerv1.TopicNameLabel: names.LabelValue(t.Name),
 			},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: messengerv1.GroupVersion.String(), Kind: "NotificationTopic",
@@ -252,12 +253,4 @@ func countShards(shards []corev1.Secret) tokenCounts {
 		tc.secrets = append(tc.secrets, s.Name)
 	}
 	return tc
-}
-
-// labelValue keeps a label value within 63 characters.
-func labelValue(v string) string {
-	if len(v) > 63 {
-		return v[:63]
-	}
-	return v
 }

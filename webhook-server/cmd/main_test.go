@@ -66,6 +66,12 @@ func TestBinary(t *testing.T) {
 	if err := c.Create(context.Background(), lnk); err != nil {
 		t.Fatal(err)
 	}
+	// The claim, as the controller records it: the webhook server counts only for the link that holds it.
+	unclaimed := lnk.DeepCopy()
+	lnk.Status.Claim = lnk.PageRefKey()
+	if err := c.Status().Patch(context.Background(), lnk, client.MergeFrom(unclaimed)); err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
@@ -78,7 +84,7 @@ func TestBinary(t *testing.T) {
 	}()
 
 	base := "http://" + o.webhook.Addr
-	waitFor(t, func() error { return expect(http.Get(base + webhookserver.PathReadyz)) })
+	testenv.Eventually(t, 30*time.Second, func() error { return expect(http.Get(base + webhookserver.PathReadyz)) })
 	if err := expect(http.Get("http://" + o.probeAddr + "/readyz")); err != nil {
 		t.Errorf("manager readyz: %v", err)
 	}
@@ -137,19 +143,4 @@ func expect(resp *http.Response, err error) error {
 		return fmt.Errorf("status %d: %s", resp.StatusCode, b)
 	}
 	return nil
-}
-
-func waitFor(t *testing.T, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready within 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
