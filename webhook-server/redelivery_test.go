@@ -10,6 +10,7 @@ import (
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/status"
+	"github.com/mmelink/operator/internal/testenv"
 )
 
 // referralAt is a referral event at the given millisecond.
@@ -24,7 +25,7 @@ func referralAt(page, sender, ref string, ms int64) string {
 func TestEveryDeliveryResentAfterFiveThousandEvents(t *testing.T) {
 	c, _ := startCluster(t)
 	ns := newNamespace(t, c)
-	page := fmt.Sprint(8000 + cluster.ns.Load())
+	page := testenv.PageID(ns)
 	key := e2eLink(t, ns, "busy", page, "busy")
 	in := startInstance(t)
 	const events, perPost = 5000, 10
@@ -84,7 +85,7 @@ func TestEveryDeliveryResentAfterFiveThousandEvents(t *testing.T) {
 func TestTenThousandEventDeliveryResent(t *testing.T) {
 	c, _ := startCluster(t)
 	ns := newNamespace(t, c)
-	page := fmt.Sprint(8000 + cluster.ns.Load())
+	page := testenv.PageID(ns)
 	key := e2eLink(t, ns, "huge", page, "huge")
 	in := startInstance(t)
 	evs := make([]string, 10_000)
@@ -109,7 +110,7 @@ func TestTenThousandEventDeliveryResent(t *testing.T) {
 func TestCacheDropsTheLedger(t *testing.T) {
 	c, cache := startCluster(t)
 	ns := newNamespace(t, c)
-	page := fmt.Sprint(8000 + cluster.ns.Load())
+	page := testenv.PageID(ns)
 	key := e2eLink(t, ns, "cached", page, "cached")
 	in := startInstance(t)
 	if code := in.send(body(page, referralAt(page, "p1", "cached", 1_760_000_000_000))); code != http.StatusOK {

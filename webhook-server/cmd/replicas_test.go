@@ -69,6 +69,10 @@ func TestTwoReplicasUnderFaultsCountEveryEventOnce(t *testing.T) {
 		if err := c.Create(context.Background(), l); err != nil {
 			t.Fatal(err)
 		}
+		l.Status.Claim = l.PageRefKey() // as the controller records it
+		if err := c.Status().Update(context.Background(), l); err != nil {
+			t.Fatal(err)
+		}
 		keys[i] = client.ObjectKeyFromObject(l)
 	}
 	replicas := []*replica{startReplica(t, bin, dir, kubeconfig), startReplica(t, bin, dir, kubeconfig)}
@@ -206,7 +210,7 @@ func startReplica(t *testing.T, bin, dir, kubeconfig string) *replica {
 
 func (r *replica) waitReady(t *testing.T) {
 	t.Helper()
-	waitFor(t, func() error { return expect(replicaClient.Get("http://" + r.addr + "/readyz")) })
+	testenv.Eventually(t, 30*time.Second, func() error { return expect(replicaClient.Get("http://" + r.addr + "/readyz")) })
 }
 
 // kill ends the process as the kernel's OOM killer or a node failure would: no shutdown at all.
