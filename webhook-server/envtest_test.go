@@ -97,7 +97,7 @@ func stopEnv() error {
 // newNamespace creates a namespace for one test.
 func newNamespace(t testing.TB, c client.Client) string {
 	t.Helper()
-	name := fmt.Sprintf("t%d-%s", cluster.ns.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
+	name := fmt.Sprintf("t%d-%s", cluster.ns.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-", "=", "-").Replace(t.Name())))
 	if len(name) > 63 {
 		name = strings.TrimRight(name[:63], "-")
 	}
