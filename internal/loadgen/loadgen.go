@@ -43,6 +43,8 @@ type Config struct {
 	Client *http.Client
 	// Retry, when set, resends every delivery not answered 200 until it is, as Meta does.
 	Retry *Retry
+
+	ownClient bool // Client is Run's: its connections are closed at the end
 }
 
 // Retry is Meta-style redelivery: every answer other than 200 (and every failed request) is followed by
@@ -69,6 +71,7 @@ func (c *Config) defaults() error {
 	}
 	if c.Client == nil {
 		c.Client = NewClient(c.MaxInFlight)
+		c.ownClient = true
 	}
 	if r := c.Retry; r != nil {
 		if r.Backoff <= 0 {
@@ -105,6 +108,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	deliveries := make([]Delivery, n)
 	for i := range deliveries {
 		deliveries[i] = cfg.Delivery(i)
+	}
+	if cfg.ownClient {
+		// Thousands of idle connections would otherwise hold their file descriptors (two each on
+		// loopback) for the transport's idle timeout, into the caller's next run.
+		defer cfg.Client.CloseIdleConnections()
 	}
 	rec := newRecorder(n)
 	slots := make(chan struct{}, cfg.MaxInFlight)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -208,6 +210,30 @@ func TestCancel(t *testing.T) {
 	}
 	if res.Scheduled < 5 || res.Scheduled > 20 || res.OK != res.Scheduled {
 		t.Errorf("scheduled %d ok %d, want about 10, all answered", res.Scheduled, res.OK)
+	}
+}
+
+// A run leaves no connection of its own client open: a benchmark runs many, each with thousands.
+func TestClosesItsConnections(t *testing.T) {
+	var open atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	run(t, Config{URL: srv.URL, Rate: 500, Duration: 100 * time.Millisecond})
+	deadline := time.Now().Add(5 * time.Second)
+	for open.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := open.Load(); n != 0 {
+		t.Errorf("%d connections still open after the run", n)
 	}
 }
 
