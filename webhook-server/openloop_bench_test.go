@@ -53,6 +53,7 @@ const (
 	// answered within 0.5 s is 4,000) and within the test process's file descriptors (two per
 	// connection on loopback).
 	openLoopInFlight = 4096
+	openLoopSettle   = 2 * time.Second
 )
 
 type openLoopShape struct{ links, perDelivery, eventsPerSecond int }
@@ -100,7 +101,9 @@ func openLoopOnce(b *testing.B, shape openLoopShape, set *linkSet, bareURL strin
 		Delivery:    deliveries,
 		MaxInFlight: openLoopInFlight,
 	}
-	// The bare handler first: the webhook server leaves work behind it (commits still in flight).
+	// The bare handler first: the webhook server leaves work behind it (commits still in flight). And a
+	// pause, for the API server, etcd and the cache to finish the previous shape's writes.
+	time.Sleep(openLoopSettle)
 	cfg.URL = bareURL
 	base := runLoad(b, "bare", cfg)
 
@@ -112,6 +115,7 @@ func openLoopOnce(b *testing.B, shape openLoopShape, set *linkSet, bareURL strin
 	res := runLoad(b, "webhook", cfg)
 	commits = in.storeMetric(b, "mmelink_status_commits_total", "result", "ok") - commits
 	bytes := writes.bytes.Load()
+	b.Logf("webhook: %d status writes sent (%d bytes), %.0f committed", writes.requests.Load(), bytes, commits)
 	// Writes still landing after the last answer are not this run's measurement, but must not run into
 	// the next shape's.
 	in.stop()
