@@ -25,7 +25,7 @@ BENCHTIME ?= 1s
 # medians over this many iterations, as the shared machine's speed drifts.
 SCENARIO_BENCHTIME ?= 5x
 # Link counts of the webhook server's open-loop benchmark; BENCH_LINKS=100 leaves out the 10,000-link shapes
-# (about a third of its 3 minutes, and the 10,000 links' creation).
+# (half of its 4 to 5 minutes, their links' creation included).
 BENCH_LINKS ?= 100,10000
 
 SHELL = /usr/bin/env bash -o pipefail

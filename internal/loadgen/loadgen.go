@@ -200,7 +200,9 @@ func post(ctx context.Context, cfg *Config, d Delivery) (int, error) {
 	}
 	// Read the answer to its end so that the connection is reused.
 	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -67,13 +67,26 @@ func TestLatencyIncludesQueueing(t *testing.T) {
 	if res.Max < 400*time.Millisecond || res.P50 < 150*time.Millisecond {
 		t.Errorf("p50 %s max %s: the queue behind a slow server is not in the latency", res.P50, res.Max)
 	}
-	if res.Rate < 180 {
+	if res.Rate < 150 { // a closed loop would get the server's 100/s
 		t.Errorf("rate %.0f/s, want about 200: the schedule slowed down with the server", res.Rate)
 	}
 }
 
-// Deliveries arrive at the configured rate, each once, with its body and headers.
+// Deliveries arrive at the configured rate, each once, with its body and headers. The test machine is
+// shared: a generator descheduled for a while sends what is due late, all at once, which lowers that
+// run's achieved rate. Such a stall is transient, so the check gets three tries.
 func TestRateAndDeliveries(t *testing.T) {
+	var err error
+	for try := 1; try <= 3; try++ {
+		if err = rateAndDeliveries(t); err == nil {
+			return
+		}
+		t.Logf("try %d: %v", try, err)
+	}
+	t.Error(err)
+}
+
+func rateAndDeliveries(t *testing.T) error {
 	var (
 		mu           sync.Mutex
 		seen         = map[int]int{}
@@ -98,18 +111,18 @@ func TestRateAndDeliveries(t *testing.T) {
 			t.Fatalf("delivery %d arrived %d times", i, seen[i])
 		}
 	}
-	// The shared test machine may deschedule the generator; the schedule catches up rather than drift.
+	if res.P99 > res.Max || res.P50 > res.P90 || res.P90 > res.P99 || res.P50 <= 0 {
+		t.Fatalf("percentiles out of order: %s", res)
+	}
 	if res.Rate < 900 || res.Rate > 1100 {
-		t.Errorf("achieved rate %.0f/s, want 1000 ± 10%%", res.Rate)
+		return fmt.Errorf("achieved rate %.0f/s, want 1000 ± 10%%", res.Rate)
 	}
 	// Spread over the second, not sent in a burst. (No upper bound: on a loaded machine the server's
 	// goroutines may run late, which is queueing the latency shows, not the generator's doing.)
 	if span := final.Sub(first); span < 900*time.Millisecond {
-		t.Errorf("arrivals spread over %s, want about 1s", span)
+		return fmt.Errorf("arrivals spread over %s, want about 1s", span)
 	}
-	if res.P99 > res.Max || res.P50 > res.P90 || res.P90 > res.P99 || res.P50 <= 0 {
-		t.Errorf("percentiles out of order: %s", res)
-	}
+	return nil
 }
 
 // Without Retry every delivery is sent once, and what is not a 200 is counted by its status code.
