@@ -20,7 +20,7 @@ var namespaces atomic.Int64
 // NewNamespace creates a namespace for one test, named after it, and returns its name.
 func NewNamespace(t testing.TB, c client.Client) string {
 	t.Helper()
-	name := fmt.Sprintf("t%d-%s", namespaces.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
+	name := fmt.Sprintf("t%d-%s", namespaces.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-", "=", "-").Replace(t.Name())))
 	if len(name) > 63 {
 		name = strings.TrimRight(name[:63], "-")
 	}
