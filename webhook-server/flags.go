@@ -29,7 +29,7 @@ func (f *Flags) Bind(fs *flag.FlagSet, prefix, addrHelp string) {
 		"File holding the webhook verify token; when empty, env "+EnvVerifyToken+".")
 	fs.Int64Var(&f.MaxBodyBytes, prefix+"max-body-bytes", DefaultMaxBodyBytes, "Largest delivery body accepted; larger ones get 413.")
 	fs.Int64Var(&f.MaxBodyBytesInFlight, prefix+"max-body-bytes-in-flight", DefaultMaxBodyBytesInFlight,
-		"Bytes of request bodies buffered at once, counted as they arrive; past it requests get 503 (Meta retries). At least the max body bytes.")
+		"Bytes of request bodies buffered at once, counted as they arrive; past it requests get 503 (Meta retries). At least twice the max body bytes.")
 	fs.IntVar(&f.MaxConnections, prefix+"max-connections", DefaultMaxConnections,
 		"Open connections to the webhook endpoint; at the cap a new one closes the longest-idle or an unverified one.")
 	fs.DurationVar(&f.IdleTimeout, prefix+"idle-timeout", DefaultIdleTimeout,

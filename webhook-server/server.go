@@ -140,8 +140,9 @@ func New(o Options) (*Server, error) {
 	}
 	maxBody := orDefault(o.MaxBodyBytes, DefaultMaxBodyBytes)
 	inFlight := orDefault(o.MaxBodyBytesInFlight, DefaultMaxBodyBytesInFlight)
-	if inFlight < maxBody {
-		return nil, fmt.Errorf("webhook server: body bytes in flight (%d) under the body limit (%d): no body that large could be read",
+	if inFlight < 2*maxBody {
+		// Growing into the last buffer holds it and the one before (up to maxBody) for a moment.
+		return nil, fmt.Errorf("webhook server: body bytes in flight (%d) under twice the body limit (%d): a body that large could not be read",
 			inFlight, maxBody)
 	}
 	bud := newBudget(inFlight)
