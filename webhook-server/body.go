@@ -22,13 +22,18 @@ const budgetWait = 500 * time.Millisecond
 // bodyBuffers reads request bodies into buffers that grow with the bytes that actually arrived, never
 // with the Content-Length a sender declares, so that a sender is held to the memory it paid for in bytes
 // sent. Buffers double from firstChunk up to the body limit (at most twice the bytes read, plus
-// firstChunk) and are pooled by size: a flood of large bodies with bad signatures then reuses a few
-// buffers instead of making the garbage collector chase gigabytes.
+// firstChunk) and are kept for reuse by size: a flood of large bodies with bad signatures then reuses a
+// few buffers instead of making the garbage collector chase gigabytes. Buffers in use and kept together
+// stay within the budget (not a sync.Pool, whose buffers are uncounted and outlive a collection): kept
+// ones make way, to the collector, for new ones of another size.
 type bodyBuffers struct {
 	max    int64
 	sizes  []int // firstChunk, doubling, the last one max
-	pools  []sync.Pool
 	budget *budget
+
+	mu   sync.Mutex
+	free [][][]byte // kept buffers, by class
+	kept int64      // their bytes
 }
 
 func newBodyBuffers(maxBody int64, b *budget) *bodyBuffers {
@@ -40,7 +45,7 @@ func newBodyBuffers(maxBody int64, b *budget) *bodyBuffers {
 		}
 		bb.sizes = append(bb.sizes, int(n))
 	}
-	bb.pools = make([]sync.Pool, len(bb.sizes))
+	bb.free = make([][][]byte, len(bb.sizes))
 	return bb
 }
 
@@ -63,16 +68,40 @@ func (b *body) release() {
 	b.from, b.bytes = nil, nil
 }
 
+// get returns an empty buffer of the class; its room must be reserved in the budget already.
 func (bb *bodyBuffers) get(class int) []byte {
-	if p, ok := bb.pools[class].Get().(*[]byte); ok {
-		return (*p)[:0]
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	if n := len(bb.free[class]); n > 0 {
+		buf := bb.free[class][n-1]
+		bb.free[class][n-1] = nil
+		bb.free[class] = bb.free[class][:n-1]
+		bb.kept -= int64(cap(buf))
+		return buf[:0]
+	}
+	// A new buffer: drop kept ones, largest first, until those in use and kept fit the budget again.
+	for c := len(bb.free) - 1; c >= 0 && bb.kept > 0 && bb.kept+bb.budget.inUse() > bb.budget.limit; {
+		n := len(bb.free[c])
+		if n == 0 {
+			c--
+			continue
+		}
+		bb.kept -= int64(cap(bb.free[c][n-1]))
+		bb.free[c][n-1] = nil
+		bb.free[c] = bb.free[c][:n-1]
 	}
 	return make([]byte, 0, bb.sizes[class])
 }
 
+// put keeps buf, still reserved in the budget, for reuse if the buffers in use and kept fit the budget
+// (buf moves from one to the other), and leaves it to the collector otherwise.
 func (bb *bodyBuffers) put(class int, buf []byte) {
-	buf = buf[:0]
-	bb.pools[class].Put(&buf)
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	if bb.kept+bb.budget.inUse() <= bb.budget.limit {
+		bb.free[class] = append(bb.free[class], buf[:0])
+		bb.kept += int64(cap(buf))
+	}
 }
 
 // errTooLarge is a body longer than the limit.
