@@ -120,3 +120,36 @@ func TestBodyGrowingPastTheBudgetIsBusy(t *testing.T) {
 		t.Errorf("%d bytes reserved after the refusal, want the other request's %d", u, 8<<10)
 	}
 }
+
+// Buffers kept for reuse and buffers in use together stay within the budget, whatever the mix of sizes.
+func TestBodyBuffersKeptStayWithinTheBudget(t *testing.T) {
+	const limit = 64 << 10
+	bud := newBudget(4 * limit)
+	bb := newBodyBuffers(limit, bud)
+	var held []*body
+	for i, size := range []int{1, limit, 5000, limit / 2, 100, limit, 3 << 10, 40 << 10, limit, 1} {
+		b, err := bb.read(context.Background(), bytes.NewReader(make([]byte, size)))
+		if err != nil {
+			t.Fatalf("body %d (%d bytes): %v", i, size, err)
+		}
+		held = append(held, b)
+		if i%3 == 2 { // release some as we go, the rest at the end
+			for _, h := range held {
+				h.release()
+			}
+			held = held[:0]
+		}
+		bb.mu.Lock()
+		kept := bb.kept
+		bb.mu.Unlock()
+		if total := kept + bud.inUse(); total > bud.limit {
+			t.Fatalf("after body %d: %d bytes kept and %d in use, over the budget of %d", i, kept, bud.inUse(), bud.limit)
+		}
+	}
+	for _, h := range held {
+		h.release()
+	}
+	if u := bud.inUse(); u != 0 {
+		t.Errorf("%d bytes in use after every body was released", u)
+	}
+}
