@@ -48,7 +48,7 @@ func startInstance(t testing.TB, flush ...time.Duration) *instance {
 	if len(flush) > 0 {
 		interval = flush[0]
 	}
-	store := status.NewWriter(cached, c, status.Options{FlushInterval: interval, Registerer: reg})
+	store := status.NewStore(cached, c, status.Options{FlushInterval: interval, Registerer: reg})
 	srv, err := webhookserver.New(webhookserver.Options{
 		AppSecret: appSecret, VerifyToken: verifyToken, Reader: cache, Writer: store,
 		Registerer: prometheus.NewRegistry(), Logger: logr.Discard(), CommitTimeout: 3 * time.Second,

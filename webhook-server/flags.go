@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/mmelink/operator/internal/status"
 )
 
 // Flags are the webhook server's command-line settings, shared by the manager, which bundles the server
@@ -18,7 +20,17 @@ type Flags struct {
 	MaxConnections                 int
 	IdleTimeout                    time.Duration
 	CommitTimeout, ShutdownTimeout time.Duration
+	// StatusWritesPerSecond is the budget of status writes of all replicas together; StatusWriters is
+	// how many replicas share it.
+	StatusWritesPerSecond float64
+	StatusWriters         int
 }
+
+// Defaults of the status write budget: see status.DefaultWritesPerSecond for why.
+const (
+	DefaultStatusWriters         = 2
+	DefaultStatusWritesPerSecond = DefaultStatusWriters * status.DefaultWritesPerSecond
+)
 
 // Bind registers the flags on fs; addrHelp describes the address flag, which differs between binaries.
 func (f *Flags) Bind(fs *flag.FlagSet, prefix, addrHelp string) {
@@ -38,6 +50,12 @@ func (f *Flags) Bind(fs *flag.FlagSet, prefix, addrHelp string) {
 		"Time to store a delivery before answering 503; keep it under Meta's 5s.")
 	fs.DurationVar(&f.ShutdownTimeout, prefix+"shutdown-timeout", DefaultShutdownTimeout,
 		"Time in-flight deliveries get to finish on shutdown.")
+	fs.Float64Var(&f.StatusWritesPerSecond, "status-writes-per-second", DefaultStatusWritesPerSecond,
+		"Status writes per second of all webhook replicas together (each takes an equal share); bounds etcd's "+
+			"growth whatever the load. Negative: no budget.")
+	fs.IntVar(&f.StatusWriters, "status-writers", DefaultStatusWriters,
+		"How many replicas share --status-writes-per-second: the webhook Deployment's replicas (with an "+
+			"autoscaler, its maximum).")
 }
 
 // Config loads the secrets and returns the settings for AddToManager.
@@ -50,5 +68,14 @@ func (f *Flags) Config(log logr.Logger) (Config, error) {
 		Addr: f.Addr, AppSecret: appSecret, VerifyToken: verifyToken, MaxBodyBytes: f.MaxBodyBytes,
 		MaxBodyBytesInFlight: f.MaxBodyBytesInFlight, MaxConnections: f.MaxConnections, IdleTimeout: f.IdleTimeout,
 		CommitTimeout: f.CommitTimeout, ShutdownTimeout: f.ShutdownTimeout, Log: log,
+		Status: status.Options{WritesPerSecond: share(f.StatusWritesPerSecond, f.StatusWriters)},
 	}, nil
+}
+
+// share is one replica's part of a budget for all replicas; a negative budget means none.
+func share(total float64, replicas int) float64 {
+	if total < 0 {
+		return -1
+	}
+	return total / float64(max(replicas, 1))
 }

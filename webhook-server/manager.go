@@ -35,7 +35,7 @@ type Config struct {
 // AddToManager builds the status writer and the server on mgr's cache and client, and adds the server
 // to mgr (on every replica: it needs no leader). The manager's cache must use index.CacheOptions and
 // have the index.Setup indexes. After mgr.Start returns, close the returned writer so that commits still
-// running (a revert, a part whose delivery was abandoned) get a bounded time to finish.
+// running (a part whose delivery was abandoned, a write in flight) get a bounded time to finish.
 func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.Store, error) {
 	var synced atomic.Bool
 	go func() {
@@ -55,8 +55,8 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 	if so.Log.GetSink() == nil {
 		so.Log = c.Log.WithName("status")
 	}
-	// The cache-backed client reads objects first; the API reader is for re-reading after a conflict.
-	store := status.NewWriter(mgr.GetClient(), mgr.GetAPIReader(), so)
+	// The Store reads each object from the API server (the cache drops the ledger) and writes with the client.
+	store := status.NewStore(mgr.GetClient(), mgr.GetAPIReader(), so)
 	srv, err := New(Options{
 		Addr:                 c.Addr,
 		AppSecret:            c.AppSecret,
@@ -86,7 +86,7 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 }
 
 // StartAndDrain runs mgr until ctx ends. Then, with the server stopped and every delivery answered, it
-// gives the commits the writer still runs (a revert, an abandoned part) up to timeout to finish. store
+// gives the commits the writer still runs (a write in flight for a delivery already answered) up to timeout to finish. store
 // may be nil, for a manager whose webhook server is turned off.
 func StartAndDrain(ctx context.Context, mgr manager.Manager, store *status.Store, timeout time.Duration) error {
 	err := mgr.Start(ctx)

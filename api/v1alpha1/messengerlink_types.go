@@ -133,6 +133,9 @@ type ReferralStats struct {
 	// lastTime is the time of the latest event.
 	// +optional
 	LastTime *metav1.Time `json:"lastTime,omitempty"`
+	// window tells how far back redeliveries are recognised.
+	// +optional
+	Window *DedupeWindow `json:"window,omitempty"`
 	// ledger is the webhook server's bookkeeping; not for people.
 	// +optional
 	Ledger *DeliveryLedger `json:"ledger,omitempty"`
@@ -155,18 +158,37 @@ type FieldCounts struct {
 }
 
 // DeliveryLedger is what the webhook server keeps next to the counts so that each commit stays atomic:
-// fingerprints of recently counted events (a redelivery of one is not counted again), the unique-people
-// sketch, and the IDs of the latest commits. It holds no person's ID.
+// the fingerprints of recently counted events (a redelivery of one is not counted again) and the
+// unique-people sketch. It holds no person's ID.
 type DeliveryLedger struct {
-	// recent holds fingerprints of recently counted events (opaque).
+	// window holds the fingerprints of recently counted events, grouped by event time (opaque).
+	// +optional
+	Window string `json:"window,omitempty"`
+	// recent is the fingerprint list of earlier versions; it is read once, moved into window and
+	// dropped (opaque).
 	// +optional
 	Recent string `json:"recent,omitempty"`
 	// sketch is the HyperLogLog sketch behind uniquePeople (opaque).
 	// +optional
 	Sketch string `json:"sketch,omitempty"`
-	// commits lists the IDs of the latest commits (opaque).
+}
+
+// DedupeWindow tells how far back the webhook server recognises Meta's redeliveries. Meta resends a
+// delivery with the same event timestamps, so coverage is a time: every event newer than coveredSince is
+// counted exactly once however often it is delivered.
+type DedupeWindow struct {
+	// coveredSince is the time after which every event is checked against the fingerprints kept. An
+	// event at or before it is acknowledged and not counted (see lateEvents). Unset while the window has
+	// dropped nothing: then every event is checked.
 	// +optional
-	Commits []string `json:"commits,omitempty"`
+	CoveredSince *metav1.Time `json:"coveredSince,omitempty"`
+	// events is how many fingerprints the window holds.
+	Events int32 `json:"events"`
+	// lateEvents counts events that were acknowledged and not counted because they were at or before
+	// coveredSince: a redelivery after the window moved on, or an event Meta delivered very late. (A
+	// NotificationTopic still keeps a late opt-in's token: a token is its own key.)
+	// +optional
+	LateEvents int64 `json:"lateEvents,omitempty"`
 }
 
 // MessengerLink is an m.me link with its QR codes and Send-to-Messenger snippet, written into a ConfigMap,

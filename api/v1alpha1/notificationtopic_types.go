@@ -205,6 +205,9 @@ type OptInStats struct {
 	// +listType=set
 	// +optional
 	Secrets []string `json:"secrets,omitempty"`
+	// window tells how far back redeliveries are recognised.
+	// +optional
+	Window *DedupeWindow `json:"window,omitempty"`
 	// ledger is the webhook server's bookkeeping; not for people.
 	// +optional
 	Ledger *DeliveryLedger `json:"ledger,omitempty"`

@@ -29,11 +29,32 @@ func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{messengerv1.ManagedByLabel: messengerv1.ManagedByValue})
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {Label: managed},
-			&corev1.Secret{}:    {Label: managed},
+			&corev1.ConfigMap{}:              {Label: managed},
+			&corev1.Secret{}:                 {Label: managed},
+			&messengerv1.MessengerLink{}:     {Transform: stripLedger},
+			&messengerv1.NotificationTopic{}: {Transform: stripLedger},
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}
+}
+
+// stripLedger drops managedFields and the webhook server's ledger from cached links and topics. The
+// ledger (the dedupe window and the sketch, up to 22 KB per object) is read only by the status writer,
+// which reads each object from the API server right before writing it; kept in the caches it made both
+// binaries' memory and start-up grow with the events counted.
+func stripLedger(obj any) (any, error) {
+	strip := cache.TransformStripManagedFields()
+	switch o := obj.(type) {
+	case *messengerv1.MessengerLink:
+		if o.Status.Referrals != nil {
+			o.Status.Referrals.Ledger = nil
+		}
+	case *messengerv1.NotificationTopic:
+		if o.Status.OptIns != nil {
+			o.Status.OptIns.Ledger = nil
+		}
+	}
+	return strip(obj)
 }
 
 // Setup registers the field indexes with a manager's cache.
