@@ -17,6 +17,7 @@ import (
 	"github.com/mmelink/operator/internal/graph"
 	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/kubeconfig"
+	"github.com/mmelink/operator/internal/memlimit"
 	"github.com/mmelink/operator/internal/scheme"
 	"github.com/mmelink/operator/internal/status"
 	webhookserver "github.com/mmelink/operator/webhook-server"
@@ -44,6 +45,7 @@ func main() {
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	memlimit.Apply(ctrl.Log)
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "manager stopped")

@@ -16,6 +16,9 @@ type Flags struct {
 	Addr                           string
 	AppSecretFile, VerifyTokenFile string
 	MaxBodyBytes                   int64
+	MaxBodyBytesInFlight           int64
+	MaxConnections                 int
+	IdleTimeout                    time.Duration
 	CommitTimeout, ShutdownTimeout time.Duration
 	// StatusWritesPerSecond is the budget of status writes of all replicas together; StatusWriters is
 	// how many replicas share it.
@@ -37,6 +40,12 @@ func (f *Flags) Bind(fs *flag.FlagSet, prefix, addrHelp string) {
 	fs.StringVar(&f.VerifyTokenFile, FlagVerifyTokenFile, "",
 		"File holding the webhook verify token; when empty, env "+EnvVerifyToken+".")
 	fs.Int64Var(&f.MaxBodyBytes, prefix+"max-body-bytes", DefaultMaxBodyBytes, "Largest delivery body accepted; larger ones get 413.")
+	fs.Int64Var(&f.MaxBodyBytesInFlight, prefix+"max-body-bytes-in-flight", DefaultMaxBodyBytesInFlight,
+		"Bytes of request bodies buffered at once, counted as they arrive; past it requests get 503 (Meta retries). At least twice the max body bytes.")
+	fs.IntVar(&f.MaxConnections, prefix+"max-connections", DefaultMaxConnections,
+		"Open connections to the webhook endpoint; at the cap a new one closes the longest-idle or an unverified one.")
+	fs.DurationVar(&f.IdleTimeout, prefix+"idle-timeout", DefaultIdleTimeout,
+		"Time a keep-alive connection may stay idle before it is closed.")
 	fs.DurationVar(&f.CommitTimeout, prefix+"commit-timeout", DefaultCommitTimeout,
 		"Time to store a delivery before answering 503; keep it under Meta's 5s.")
 	fs.DurationVar(&f.ShutdownTimeout, prefix+"shutdown-timeout", DefaultShutdownTimeout,
@@ -57,6 +66,7 @@ func (f *Flags) Config(log logr.Logger) (Config, error) {
 	}
 	return Config{
 		Addr: f.Addr, AppSecret: appSecret, VerifyToken: verifyToken, MaxBodyBytes: f.MaxBodyBytes,
+		MaxBodyBytesInFlight: f.MaxBodyBytesInFlight, MaxConnections: f.MaxConnections, IdleTimeout: f.IdleTimeout,
 		CommitTimeout: f.CommitTimeout, ShutdownTimeout: f.ShutdownTimeout, Log: log,
 		Status: status.Options{WritesPerSecond: share(f.StatusWritesPerSecond, f.StatusWriters)},
 	}, nil

@@ -1,7 +1,6 @@
 package webhookserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,22 +73,32 @@ func (s *Server) serveDelivery(w http.ResponseWriter, r *http.Request) {
 // of the body is looked at before its signature is verified, and nothing is acknowledged before the
 // Writer has stored it.
 func (s *Server) handleDelivery(w http.ResponseWriter, r *http.Request, start time.Time) string {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-			http.Error(w, "request body larger than "+strconv.FormatInt(s.maxBodyBytes, 10)+" bytes", http.StatusRequestEntityTooLarge)
-			return ResultTooLarge
-		}
+	b, err := s.readBody(w, r)
+	switch {
+	case errors.Is(err, errTooLarge):
+		http.Error(w, "request body larger than "+strconv.FormatInt(s.maxBodyBytes, 10)+" bytes", http.StatusRequestEntityTooLarge)
+		return ResultTooLarge
+	case errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many request bodies in flight, retry later", http.StatusServiceUnavailable)
+		return ResultBusy
+	case err != nil:
 		s.log.V(1).Info("could not read delivery body", "error", err.Error())
 		http.Error(w, "could not read request body", http.StatusBadRequest)
 		return ResultReadError
 	}
+	// Held until the answer: the body is in memory until then. Nothing below keeps a reference to its
+	// bytes past this function (delivery.Parse copies what it keeps).
+	defer b.release()
+	body := b.bytes
 	if err := delivery.VerifySignature(s.appSecret, body, r.Header.Get(delivery.SignatureHeader)); err != nil {
 		// The delivery package's errors never hold the secret or the expected MAC.
 		s.log.V(1).Info("rejected delivery", "reason", err.Error())
 		http.Error(w, "missing or invalid "+delivery.SignatureHeader+" header", http.StatusUnauthorized)
 		return ResultBadSignature
 	}
+	// From Meta: the connection is no longer one to evict at the connection cap.
+	markVerified(r.Context())
 	d, err := delivery.Parse(body)
 	if err != nil {
 		// Signed, so from Meta: a real failure worth seeing at info level. Parse errors name a JSON path
@@ -125,24 +134,6 @@ func (s *Server) handleDelivery(w http.ResponseWriter, r *http.Request, start ti
 	}
 	writeText(w, http.StatusOK, EventReceived)
 	return ResultOK
-}
-
-// readBody reads the whole body, at most maxBodyBytes of it. A declared length over the cap is refused
-// before reading a byte.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > s.maxBodyBytes {
-		// Closing spares the server reading the rest of the body to reuse the connection.
-		w.Header()["Connection"] = connectionClose
-		return nil, &http.MaxBytesError{Limit: s.maxBodyBytes}
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // ReadFrom wants MinRead spare bytes before EOF
-	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBodyBytes)); err != nil {
-		return nil, fmt.Errorf("reading body: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // countEvents records a verified page delivery in the event metrics.

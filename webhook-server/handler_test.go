@@ -273,11 +273,15 @@ func TestNewRejectsIncompleteOptions(t *testing.T) {
 		return webhookserver.Options{AppSecret: appSecret, VerifyToken: verifyToken, Reader: fakeReader(t), Writer: &recordingWriter{}}
 	}
 	for name, edit := range map[string]func(*webhookserver.Options){
-		"no app secret":    func(o *webhookserver.Options) { o.AppSecret = nil },
-		"no verify token":  func(o *webhookserver.Options) { o.VerifyToken = []byte{} },
-		"no reader":        func(o *webhookserver.Options) { o.Reader = nil },
-		"no writer":        func(o *webhookserver.Options) { o.Writer = nil },
-		"negative timeout": func(o *webhookserver.Options) { o.CommitTimeout = -time.Second },
+		"no app secret":            func(o *webhookserver.Options) { o.AppSecret = nil },
+		"no verify token":          func(o *webhookserver.Options) { o.VerifyToken = []byte{} },
+		"no reader":                func(o *webhookserver.Options) { o.Reader = nil },
+		"no writer":                func(o *webhookserver.Options) { o.Writer = nil },
+		"negative timeout":         func(o *webhookserver.Options) { o.CommitTimeout = -time.Second },
+		"negative max connections": func(o *webhookserver.Options) { o.MaxConnections = -1 },
+		"in-flight budget under the body limit": func(o *webhookserver.Options) {
+			o.MaxBodyBytes, o.MaxBodyBytesInFlight = 8<<20, 4<<20
+		},
 	} {
 		o := full()
 		edit(&o)

@@ -20,6 +20,9 @@ type Config struct {
 	Addr                           string
 	AppSecret, VerifyToken         []byte
 	MaxBodyBytes                   int64
+	MaxBodyBytesInFlight           int64
+	MaxConnections                 int
+	IdleTimeout                    time.Duration
 	CommitTimeout, ShutdownTimeout time.Duration
 	// Status tunes the status writer; its Registerer and Log are filled in when empty.
 	Status status.Options
@@ -55,17 +58,20 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 	// The Store reads each object from the API server (the cache drops the ledger) and writes with the client.
 	store := status.NewStore(mgr.GetClient(), mgr.GetAPIReader(), so)
 	srv, err := New(Options{
-		Addr:            c.Addr,
-		AppSecret:       c.AppSecret,
-		VerifyToken:     c.VerifyToken,
-		Reader:          mgr.GetCache(),
-		Writer:          store,
-		Registerer:      reg,
-		MaxBodyBytes:    c.MaxBodyBytes,
-		CommitTimeout:   c.CommitTimeout,
-		ShutdownTimeout: c.ShutdownTimeout,
-		Ready:           synced.Load,
-		Logger:          c.Log,
+		Addr:                 c.Addr,
+		AppSecret:            c.AppSecret,
+		VerifyToken:          c.VerifyToken,
+		Reader:               mgr.GetCache(),
+		Writer:               store,
+		Registerer:           reg,
+		MaxBodyBytes:         c.MaxBodyBytes,
+		MaxBodyBytesInFlight: c.MaxBodyBytesInFlight,
+		MaxConnections:       c.MaxConnections,
+		IdleTimeout:          c.IdleTimeout,
+		CommitTimeout:        c.CommitTimeout,
+		ShutdownTimeout:      c.ShutdownTimeout,
+		Ready:                synced.Load,
+		Logger:               c.Log,
 	})
 	if err != nil {
 		return nil, err
