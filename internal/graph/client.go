@@ -117,9 +117,6 @@ func New(opts ...Option) (*Client, error) {
 		hc = &copied
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if c.metrics != nil {
-		hc.Transport = c.metrics.roundTripper(hc.Transport)
-	}
 	c.http = hc
 	return c, nil
 }
@@ -193,7 +190,7 @@ func (c *Client) post(ctx context.Context, action, pageID, token, endpoint strin
 func (c *Client) once(ctx context.Context, action, pageID, token, endpoint string, body []byte) (res SendResult, retryable bool, err error) {
 	var written atomic.Bool
 	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { written.Store(i.Err == nil) }}
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(withAction(ctx, action), trace),
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace),
 		http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return res, false, fmt.Errorf("graph: %s: build request: %w", action, err)
@@ -203,8 +200,11 @@ func (c *Client) once(ctx context.Context, action, pageID, token, endpoint strin
 	hreq.Header.Set("Accept", "application/json")
 	hreq.Header.Set("User-Agent", c.userAgent)
 
+	// Counted here, where the answer is classified anyway: one count per request sent.
+	start := time.Now()
 	resp, err := c.http.Do(hreq)
 	if err != nil {
+		c.metrics.observe(action, start, Transient)
 		err = fmt.Errorf("graph: %s: %w", action, err)
 		if written.Load() {
 			return res, false, &UnknownOutcomeError{Err: err}
@@ -214,6 +214,7 @@ func (c *Client) once(ctx context.Context, action, pageID, token, endpoint strin
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
+		c.metrics.observe(action, start, Transient)
 		return res, false, &UnknownOutcomeError{Err: fmt.Errorf("graph: %s: read answer (HTTP %d): %w", action, resp.StatusCode, err)}
 	}
 	usage := ParseUsage(resp.Header)
@@ -222,6 +223,7 @@ func (c *Client) once(ctx context.Context, action, pageID, token, endpoint strin
 		c.limiter.pause(pageID, now.Add(c.pauseFor(usage)))
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		c.metrics.observe(action, start, "")
 		if r, ok := parseSendResult(data); ok {
 			r.Usage = usage
 			return r, false, nil
@@ -232,6 +234,7 @@ func (c *Client) once(ctx context.Context, action, pageID, token, endpoint strin
 	}
 	gerr := parseError(resp.StatusCode, resp.Header, data)
 	class, _ := classifyError(gerr)
+	c.metrics.observe(action, start, class)
 	if class == Throttled {
 		gerr.RetryAfter = c.pauseFor(usage)
 		c.limiter.pause(pageID, now.Add(gerr.RetryAfter))
