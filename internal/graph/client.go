@@ -25,7 +25,6 @@ const (
 	DefaultBaseURL       = "https://graph.facebook.com"
 	DefaultAPIVersion    = "v23.0"
 	DefaultTimeout       = 30 * time.Second
-	DefaultMaxRetries    = 2
 	DefaultThrottlePause = time.Minute
 )
 
@@ -46,8 +45,6 @@ type Client struct {
 	http          *http.Client
 	clock         Clock
 	metrics       *Metrics
-	maxRetries    int
-	retryBackoff  Backoff
 	throttlePause time.Duration
 	userAgent     string
 	limiter       *limiter
@@ -72,13 +69,6 @@ func WithClock(clk Clock) Option { return func(c *Client) { c.clock = clk } }
 // WithMetrics records every request in m.
 func WithMetrics(m *Metrics) Option { return func(c *Client) { c.metrics = m } }
 
-// WithMaxRetries sets how many times one call is retried after a transient failure that cannot have been
-// processed (a connection that failed before the request was sent, a 5xx). Default 2; 0 disables.
-func WithMaxRetries(n int) Option { return func(c *Client) { c.maxRetries = max(n, 0) } }
-
-// WithRetryBackoff sets the waits between those in-call retries. Default 200ms doubling to 2s.
-func WithRetryBackoff(b Backoff) Option { return func(c *Client) { c.retryBackoff = b } }
-
 // WithThrottlePause sets how long a Page is paused after throttling when Graph API gives no regain time.
 // Default 1m.
 func WithThrottlePause(d time.Duration) Option { return func(c *Client) { c.throttlePause = d } }
@@ -92,8 +82,6 @@ func New(opts ...Option) (*Client, error) {
 		baseURL:       DefaultBaseURL,
 		version:       DefaultAPIVersion,
 		clock:         realClock{},
-		maxRetries:    DefaultMaxRetries,
-		retryBackoff:  Backoff{Base: 200 * time.Millisecond, Max: 2 * time.Second, Jitter: 0.2},
 		throttlePause: DefaultThrottlePause,
 		userAgent:     "mmelink-operator",
 		limiter:       newLimiter(),
@@ -123,9 +111,9 @@ func New(opts ...Option) (*Client, error) {
 
 // SendOptInRequest sends a recurring-notification opt-in request from the Page to req.RecipientID:
 // POST /<version>/<pageID>/messages with the notification_messages template. It validates the request
-// first, refuses to call while the Page is paused by rate limiting (*ThrottledError), and retries in-call
-// only transient failures that Graph API cannot have processed. Errors are *ValidationError,
-// *ThrottledError, *Error, or wrapped network errors; classify them with Classify and Reason.
+// first, refuses to call while the Page is paused by rate limiting (*ThrottledError), and sends it once:
+// retrying is the caller's decision. Errors are *ValidationError, *ThrottledError, *Error, or wrapped
+// network errors; classify them with Classify and Reason.
 func (c *Client) SendOptInRequest(ctx context.Context, pageID, pageToken string, req OptInRequest) (SendResult, error) {
 	if err := checkPage(pageID, pageToken); err != nil {
 		return SendResult{}, err
@@ -161,39 +149,25 @@ func checkPage(pageID, token string) error {
 	return nil
 }
 
-// post sends body to endpoint, retrying a bounded number of times within ctx's deadline.
+// post sends body to endpoint once, unless the Page is paused. It never retries: its caller (the topic
+// controller) retries from status, through its per-Page rate limiter, which retries inside a call would
+// go around.
 func (c *Client) post(ctx context.Context, action, pageID, token, endpoint string, body []byte) (SendResult, error) {
-	for attempt := 1; ; attempt++ {
-		if d := c.limiter.remaining(pageID, c.clock.Now()); d > 0 {
-			return SendResult{}, &ThrottledError{PageID: pageID, RetryAfter: d}
-		}
-		res, retryable, err := c.once(ctx, action, pageID, token, endpoint, body)
-		if err == nil || !retryable || attempt > c.maxRetries {
-			return res, err
-		}
-		wait := c.retryBackoff.Duration(attempt)
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return res, err // no time left for another attempt: report what happened
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res, err
-		case <-t.C:
-		}
+	if d := c.limiter.remaining(pageID, c.clock.Now()); d > 0 {
+		return SendResult{}, &ThrottledError{PageID: pageID, RetryAfter: d}
 	}
+	return c.once(ctx, action, pageID, token, endpoint, body)
 }
 
-// once makes one attempt. retryable reports a failure that Graph API cannot have acted upon and that may
-// go away: the request never left, or a server error answered it.
-func (c *Client) once(ctx context.Context, action, pageID, token, endpoint string, body []byte) (res SendResult, retryable bool, err error) {
+// once makes one request. A failure after the request was written is an *UnknownOutcomeError: Meta may
+// have acted on it.
+func (c *Client) once(ctx context.Context, action, pageID, token, endpoint string, body []byte) (SendResult, error) {
 	var written atomic.Bool
 	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { written.Store(i.Err == nil) }}
 	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace),
 		http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return res, false, fmt.Errorf("graph: %s: build request: %w", action, err)
+		return SendResult{}, fmt.Errorf("graph: %s: build request: %w", action, err)
 	}
 	hreq.Header.Set("Authorization", "Bearer "+token)
 	hreq.Header.Set("Content-Type", "application/json")
@@ -207,15 +181,15 @@ func (c *Client) once(ctx context.Context, action, pageID, token, endpoint strin
 		c.metrics.observe(action, start, Transient)
 		err = fmt.Errorf("graph: %s: %w", action, err)
 		if written.Load() {
-			return res, false, &UnknownOutcomeError{Err: err}
+			return SendResult{}, &UnknownOutcomeError{Err: err}
 		}
-		return res, ctx.Err() == nil, err
+		return SendResult{}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		c.metrics.observe(action, start, Transient)
-		return res, false, &UnknownOutcomeError{Err: fmt.Errorf("graph: %s: read answer (HTTP %d): %w", action, resp.StatusCode, err)}
+		return SendResult{}, &UnknownOutcomeError{Err: fmt.Errorf("graph: %s: read answer (HTTP %d): %w", action, resp.StatusCode, err)}
 	}
 	usage := ParseUsage(resp.Header)
 	now := c.clock.Now()
@@ -226,10 +200,10 @@ func (c *Client) once(ctx context.Context, action, pageID, token, endpoint strin
 		c.metrics.observe(action, start, "")
 		if r, ok := parseSendResult(data); ok {
 			r.Usage = usage
-			return r, false, nil
+			return r, nil
 		}
 		// Meta accepted the request, but which message it became cannot be read.
-		return res, false, &UnknownOutcomeError{Err: &Error{HTTPStatus: resp.StatusCode, Message: "unreadable success answer",
+		return SendResult{}, &UnknownOutcomeError{Err: &Error{HTTPStatus: resp.StatusCode, Message: "unreadable success answer",
 			FBTraceID: resp.Header.Get("X-Fb-Trace-Id")}}
 	}
 	gerr := parseError(resp.StatusCode, resp.Header, data)
@@ -239,7 +213,7 @@ func (c *Client) once(ctx context.Context, action, pageID, token, endpoint strin
 		gerr.RetryAfter = c.pauseFor(usage)
 		c.limiter.pause(pageID, now.Add(gerr.RetryAfter))
 	}
-	return res, class == Transient && resp.StatusCode >= 500, gerr
+	return SendResult{}, gerr
 }
 
 // pauseFor is the pause a throttled answer imposes: Meta's regain time when it gave one.
