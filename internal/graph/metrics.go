@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,9 +21,9 @@ type Metrics struct {
 }
 
 // NewMetrics creates the collectors mmelink_graph_requests_total{action,outcome} and
-// mmelink_graph_request_duration_seconds{action} and registers them with reg (nil: not registered).
-// Collectors already registered by an earlier call are reused, so several clients can share reg. It
-// panics only if reg holds different collectors under the same names, a programming error.
+// mmelink_graph_request_duration_seconds{action} and registers them with reg (nil: not registered). As in
+// every package here, registration is MustRegister: a name registered twice is a programming error.
+// Several clients share one *Metrics.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -37,25 +36,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"action"}),
 	}
-	if reg == nil {
-		return m
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration)
 	}
-	m.requests = register(reg, m.requests)
-	m.duration = register(reg, m.duration)
 	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }
 
 // observe records one request of action, sent at start, whose answer was of class c ("" for success).
