@@ -100,11 +100,11 @@ func run(ctx context.Context, o options) error {
 	}
 	var store *status.Store
 	if o.webhook.Addr != "0" {
-		wc, err := o.webhook.Config(ctrl.Log.WithName("webhook-server"))
+		wo, so, err := o.webhook.Load(ctrl.Log.WithName("webhook-server"))
 		if err != nil {
 			return fmt.Errorf("webhook server (turn it off with --webhook-bind-address=0): %w", err)
 		}
-		s, err := webhookserver.AddToManager(ctx, mgr, wc)
+		s, err := webhookserver.AddToManager(ctx, mgr, wo, so)
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/mmelink/operator/controllers"
 	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/scheme"
+	"github.com/mmelink/operator/internal/status"
 	"github.com/mmelink/operator/internal/testenv"
 	webhookserver "github.com/mmelink/operator/webhook-server"
 )
@@ -126,10 +127,10 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	if _, err := webhookserver.AddToManager(ctx, mgr, webhookserver.Config{
+	if _, err := webhookserver.AddToManager(ctx, mgr, webhookserver.Options{
 		Addr: addr, AppSecret: []byte(suiteAppSecret), VerifyToken: []byte("suite-verify-token"),
-		Registerer: prometheus.NewRegistry(), Log: ctrl.Log.WithName("webhook-server"),
-	}); err != nil {
+		Registerer: prometheus.NewRegistry(), Logger: ctrl.Log.WithName("webhook-server"),
+	}, status.Options{}); err != nil {
 		return nil, err
 	}
 	webhookURL = "http://" + addr + webhookserver.PathWebhook

@@ -2,7 +2,6 @@ package webhookserver
 
 import (
 	"flag"
-	"time"
 
 	"github.com/go-logr/logr"
 
@@ -11,15 +10,12 @@ import (
 
 // Flags are the webhook server's command-line settings, shared by the manager, which bundles the server
 // (prefix "webhook-"), and the webhook-server binary (no prefix). The secret files keep their names in
-// both, so that a Deployment can switch binaries without renaming its Secret mounts.
+// both, so that a Deployment can switch binaries without renaming its Secret mounts. The flags are bound
+// to the server's Options directly; only what becomes something else (secret files, the status budget
+// of all replicas) has a field of its own.
 type Flags struct {
-	Addr                           string
+	Options
 	AppSecretFile, VerifyTokenFile string
-	MaxBodyBytes                   int64
-	MaxBodyBytesInFlight           int64
-	MaxConnections                 int
-	IdleTimeout                    time.Duration
-	CommitTimeout, ShutdownTimeout time.Duration
 	// StatusWritesPerSecond is the budget of status writes of all replicas together; StatusWriters is
 	// how many replicas share it.
 	StatusWritesPerSecond float64
@@ -58,18 +54,16 @@ func (f *Flags) Bind(fs *flag.FlagSet, prefix, addrHelp string) {
 			"autoscaler, its maximum).")
 }
 
-// Config loads the secrets and returns the settings for AddToManager.
-func (f *Flags) Config(log logr.Logger) (Config, error) {
+// Load reads the secret files and returns the server's Options (with log) and the status writer's, for
+// AddToManager.
+func (f *Flags) Load(log logr.Logger) (Options, status.Options, error) {
 	appSecret, verifyToken, err := LoadSecrets(f.AppSecretFile, f.VerifyTokenFile)
 	if err != nil {
-		return Config{}, err
+		return Options{}, status.Options{}, err
 	}
-	return Config{
-		Addr: f.Addr, AppSecret: appSecret, VerifyToken: verifyToken, MaxBodyBytes: f.MaxBodyBytes,
-		MaxBodyBytesInFlight: f.MaxBodyBytesInFlight, MaxConnections: f.MaxConnections, IdleTimeout: f.IdleTimeout,
-		CommitTimeout: f.CommitTimeout, ShutdownTimeout: f.ShutdownTimeout, Log: log,
-		Status: status.Options{WritesPerSecond: share(f.StatusWritesPerSecond, f.StatusWriters)},
-	}, nil
+	o := f.Options
+	o.AppSecret, o.VerifyToken, o.Logger = appSecret, verifyToken, log
+	return o, status.Options{WritesPerSecond: share(f.StatusWritesPerSecond, f.StatusWriters)}, nil
 }
 
 // share is one replica's part of a budget for all replicas; a negative budget means none.

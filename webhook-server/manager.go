@@ -7,36 +7,20 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/mmelink/operator/internal/status"
 )
 
-// Config is what the webhook server takes from its command line.
-type Config struct {
-	Addr                           string
-	AppSecret, VerifyToken         []byte
-	MaxBodyBytes                   int64
-	MaxBodyBytesInFlight           int64
-	MaxConnections                 int
-	IdleTimeout                    time.Duration
-	CommitTimeout, ShutdownTimeout time.Duration
-	// Status tunes the status writer; its Registerer and Log are filled in when empty.
-	Status status.Options
-	Log    logr.Logger
-	// Registerer receives the server's and the writer's metrics; controller-runtime's registry (the
-	// manager's /metrics) when nil.
-	Registerer prometheus.Registerer
-}
-
 // AddToManager builds the status writer and the server on mgr's cache and client, and adds the server
 // to mgr (on every replica: it needs no leader). The manager's cache must use index.CacheOptions and
 // have the index.Setup indexes. After mgr.Start returns, close the returned writer so that commits still
 // running (a part whose delivery was abandoned, a write in flight) get a bounded time to finish.
-func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.Store, error) {
+//
+// o's Reader, Writer and Ready are filled in here; its Registerer, when nil, is controller-runtime's
+// registry (the manager's /metrics), which also receives the writer's metrics unless so says otherwise.
+func AddToManager(ctx context.Context, mgr manager.Manager, o Options, so status.Options) (*status.Store, error) {
 	var synced atomic.Bool
 	go func() {
 		// Returns false, and leaves the server unready, only when ctx ends first.
@@ -44,35 +28,19 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 			synced.Store(true)
 		}
 	}()
-	reg := c.Registerer
-	if reg == nil {
-		reg = ctrlmetrics.Registry
+	if o.Registerer == nil {
+		o.Registerer = ctrlmetrics.Registry
 	}
-	so := c.Status
 	if so.Registerer == nil {
-		so.Registerer = reg
+		so.Registerer = o.Registerer
 	}
 	if so.Log.GetSink() == nil {
-		so.Log = c.Log.WithName("status")
+		so.Log = o.Logger.WithName("status")
 	}
 	// The Store reads each object from the API server (the cache drops the ledger) and writes with the client.
 	store := status.NewStore(mgr.GetClient(), mgr.GetAPIReader(), so)
-	srv, err := New(Options{
-		Addr:                 c.Addr,
-		AppSecret:            c.AppSecret,
-		VerifyToken:          c.VerifyToken,
-		Reader:               mgr.GetCache(),
-		Writer:               store,
-		Registerer:           reg,
-		MaxBodyBytes:         c.MaxBodyBytes,
-		MaxBodyBytesInFlight: c.MaxBodyBytesInFlight,
-		MaxConnections:       c.MaxConnections,
-		IdleTimeout:          c.IdleTimeout,
-		CommitTimeout:        c.CommitTimeout,
-		ShutdownTimeout:      c.ShutdownTimeout,
-		Ready:                synced.Load,
-		Logger:               c.Log,
-	})
+	o.Reader, o.Writer, o.Ready = mgr.GetCache(), store, synced.Load
+	srv, err := New(o)
 	if err != nil {
 		return nil, err
 	}

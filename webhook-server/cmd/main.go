@@ -46,7 +46,7 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	wc, err := o.webhook.Config(ctrl.Log.WithName("webhook-server"))
+	wo, so, err := o.webhook.Load(ctrl.Log.WithName("webhook-server"))
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	store, err := webhookserver.AddToManager(ctx, mgr, wc)
+	store, err := webhookserver.AddToManager(ctx, mgr, wo, so)
 	if err != nil {
 		return err
 	}

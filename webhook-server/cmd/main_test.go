@@ -51,8 +51,9 @@ func TestBinary(t *testing.T) {
 	t.Setenv("KUBECONFIG", write("kubeconfig", env.KubeConfig))
 	secret, token := []byte("binary-app-secret"), "binary-verify-token"
 	o := options{metricsAddr: freeAddr(t), probeAddr: freeAddr(t), webhook: webhookserver.Flags{
-		Addr: freeAddr(t), AppSecretFile: write("app-secret", append(secret, '\n')), VerifyTokenFile: write("verify-token", []byte(token)),
-		MaxBodyBytes: webhookserver.DefaultMaxBodyBytes, CommitTimeout: 3 * time.Second, ShutdownTimeout: 5 * time.Second,
+		Options: webhookserver.Options{Addr: freeAddr(t), MaxBodyBytes: webhookserver.DefaultMaxBodyBytes,
+			CommitTimeout: 3 * time.Second, ShutdownTimeout: 5 * time.Second},
+		AppSecretFile: write("app-secret", append(secret, '\n')), VerifyTokenFile: write("verify-token", []byte(token)),
 	}}
 
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
