@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -30,6 +31,7 @@ type options struct {
 	linkWorkers            int
 	graphURL, graphVersion string
 	graphPageRate          float64
+	pageRecheck            time.Duration
 	// webhook configures the bundled webhook server; --webhook-bind-address=0 turns it off (then run the
 	// webhook-server binary as its own Deployment).
 	webhook webhookserver.Flags
@@ -42,7 +44,8 @@ func main() {
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader so that only one replica runs the controllers.")
 	flag.StringVar(&o.leaderElectionID, "leader-election-id", "mmelink-operator.messenger.mmelink.io", "Name of the leader-election Lease.")
-	flag.StringVar(&o.appID, "messenger-app-id", os.Getenv("MMELINK_APP_ID"), "Meta app ID written into Send-to-Messenger snippets (public; env MMELINK_APP_ID).")
+	flag.StringVar(&o.appID, "messenger-app-id", os.Getenv("MMELINK_APP_ID"), "Meta app ID written into Send-to-Messenger snippets, and the app MessengerPages keep subscribed unless spec.appID names another (public; env MMELINK_APP_ID).")
+	flag.DurationVar(&o.pageRecheck, "messengerpage-recheck-interval", controllers.DefaultPageRecheckInterval, "How often a MessengerPage's Page is read again from Meta without a change (each read counts against Meta's 10 profile calls per 10 minutes).")
 	flag.IntVar(&o.linkWorkers, "messengerlink-workers", 4, "MessengerLinks reconciled at once.")
 	flag.StringVar(&o.graphURL, "graph-api-url", graph.DefaultBaseURL, "Root URL of Meta's Graph API (an emulator's in tests and demos).")
 	flag.StringVar(&o.graphVersion, "graph-api-version", graph.DefaultAPIVersion, "Graph API version called unless a NotificationTopic sets spec.graphAPIVersion.")
@@ -86,7 +89,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("graph API client: %w", err)
 	}
 	if err := controllers.Setup(ctx, mgr, controllers.Config{AppID: o.appID, LinkWorkers: o.linkWorkers,
-		Graph: gc, GraphPageRate: o.graphPageRate}); err != nil {
+		Graph: gc, GraphPageRate: o.graphPageRate, PageRecheckInterval: o.pageRecheck}); err != nil {
 		return err
 	}
 	var store *status.Store

@@ -157,11 +157,17 @@ type MessengerPageStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 
+	// pageID is the Page this resource holds the claim on: empty while an older MessengerPage for the same
+	// Page holds it. A MessengerPage that holds the claim keeps it.
+	// +optional
+	PageID string `json:"pageID,omitempty"`
+
 	// appID is the app whose subscription the controller keeps.
 	// +optional
 	AppID string `json:"appID,omitempty"`
 
-	// subscribedFields are the fields the app was subscribed to on the Page at the last check.
+	// subscribedFields are the fields the app was subscribed to on the Page when last seen subscribed (see
+	// the Subscribed condition for whether it still is).
 	// +listType=set
 	// +optional
 	SubscribedFields []string `json:"subscribedFields,omitempty"`
