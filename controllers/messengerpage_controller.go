@@ -113,8 +113,9 @@ type pageRun struct {
 	now  time.Time
 	// before holds the conditions when the run began, to tell transitions from repeats.
 	before map[string]string
-	// token is the Page token once read, scrubbed from every message.
-	token  string
+	// token is the Page token once read, scrubbed from every message; secretVersion is its Secret's.
+	token         string
+	secretVersion string
 	events []pendingEvent
 	// failed is set when a Graph call failed: Ready already tells why.
 	failed bool
@@ -194,7 +195,7 @@ func (run *pageRun) readToken(ctx context.Context) (string, error) {
 			"put the Page access token there; the Page is checked as soon as it does", ref.Name, ref.Key))
 		return "", nil
 	}
-	run.token = value
+	run.token, run.secretVersion = value, s.ResourceVersion
 	return value, nil
 }
 

@@ -25,11 +25,12 @@ func (run *pageRun) profile(ctx context.Context) (stop bool, err error) {
 	}
 	st := p.Status.Profile
 	specChanged := st.CheckedGeneration != p.Generation
+	secretChanged := st.SecretVersion != run.secretVersion
 	if specChanged && st.Failures > 0 {
 		// A new spec starts a new backoff; the window's budget stays spent.
 		st.Failures, st.NextCallTime = 0, nil
 	}
-	if !specChanged && st.CheckTime != nil {
+	if !specChanged && !secretChanged && st.CheckTime != nil {
 		if next := st.CheckTime.Add(run.r.recheck()); run.now.Before(next) {
 			run.due(next)
 			return false, nil // the last check stands
@@ -189,7 +190,7 @@ func (run *pageRun) waitForBudget(specChanged bool) {
 func (run *pageRun) checked() {
 	st := run.p.Status.Profile
 	t := metav1.NewTime(run.now)
-	st.CheckTime, st.CheckedGeneration, st.Failures = &t, run.p.Generation, 0
+	st.CheckTime, st.CheckedGeneration, st.SecretVersion, st.Failures = &t, run.p.Generation, run.secretVersion, 0
 	if st.NextCallTime != nil && !run.now.Before(st.NextCallTime.Time) {
 		st.NextCallTime = nil
 	}

@@ -148,6 +148,9 @@ type Config struct {
 	// PageFailingAfter is how long the webhook server refuses a Page's deliveries before its Receiving
 	// condition turns False. Default DefaultWebhookFailingAfter.
 	PageFailingAfter time.Duration
+	// PageProfileBackoff spaces Messenger Profile calls after Meta's rate limit refused one. Default
+	// DefaultProfileBackoff (tests shorten it).
+	PageProfileBackoff graph.Backoff
 }
 
 // The manager bundles the webhook server unless --webhook-bind-address=0; its status writer keeps
@@ -200,6 +203,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		AppID:              cfg.AppID,
 		RecheckInterval:    cfg.PageRecheckInterval,
 		FailingAfter:       cfg.PageFailingAfter,
+		ProfileBackoff:     cfg.PageProfileBackoff,
 		SkipNameValidation: cfg.SkipNameValidation,
 	}
 	if err := pages.SetupWithManager(ctx, mgr); err != nil {

@@ -118,6 +118,8 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 		AppID: "1234567890", RecheckInterval: recheck,
 		// NotificationTopics register with the suite's Graph API emulator (topic_suite_test.go).
 		Graph: graphClient, GraphPageRate: pageRate, RegistrationBackoff: registrationBackoff,
+		// MessengerPages (page_test.go): refusals turn Receiving False after seconds, not 15 minutes.
+		PageFailingAfter: pageFailingAfter, PageProfileBackoff: profileBackoff,
 		// Restarting the manager in-process registers the same controller names again.
 		SkipNameValidation: true,
 	}); err != nil {

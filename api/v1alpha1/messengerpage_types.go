@@ -214,6 +214,10 @@ type ProfileCallStatus struct {
 	// checkedGeneration is the spec generation the profile was last checked for.
 	// +optional
 	CheckedGeneration int64 `json:"checkedGeneration,omitempty"`
+	// secretVersion is the resourceVersion of the token Secret at the last check: a changed Secret (a new
+	// token, new permissions) makes the next check due at once.
+	// +optional
+	SecretVersion string `json:"secretVersion,omitempty"`
 	// checkTime is when the profile was last read successfully.
 	// +optional
 	CheckTime *metav1.Time `json:"checkTime,omitempty"`

@@ -502,3 +502,13 @@ func (s *Server) writeJSON(w *answer, pageID string, v any) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 }
+
+// ResetProfileCalls forgets the messenger_profile calls counted against a Page's limit, as the passing of
+// Meta's window would.
+func (s *Server) ResetProfileCalls(pageID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ps := s.pageStates[pageID]; ps != nil {
+		ps.profileCalls = nil
+	}
+}

@@ -256,3 +256,17 @@ func (s *Server) attempt(d *WebhookDelivery) bool {
 	}
 	return false
 }
+
+// SetKillSwitchAfter changes the kill switch's time on a running emulator (see WithKillSwitchAfter).
+func (s *Server) SetKillSwitchAfter(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.webhooks.killAfter = d
+}
+
+// SetWebhookRetries changes the retry schedule for deliveries published from now on.
+func (s *Server) SetWebhookRetries(p RetryPolicy) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.webhooks.retry = p
+}
