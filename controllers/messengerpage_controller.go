@@ -116,7 +116,7 @@ type pageRun struct {
 	// token is the Page token once read, scrubbed from every message; secretVersion is its Secret's.
 	token         string
 	secretVersion string
-	events []pendingEvent
+	events        []pendingEvent
 	// failed is set when a Graph call failed: Ready already tells why.
 	failed bool
 	// next is the earliest time something is due (a profile call, the failing threshold); zero for none.
