@@ -20,21 +20,23 @@ import (
 // recheck interval, or an unfinished check) and spends calls from the budget in status.profile.
 func (run *pageRun) profile(ctx context.Context) (stop bool, err error) {
 	p := run.p
+	if !run.profileDue() {
+		return false, nil // the last check stands
+	}
+	if err := run.freshProfileStatus(ctx); err != nil {
+		return true, err
+	}
+	if !run.profileDue() {
+		return false, nil
+	}
 	if p.Status.Profile == nil {
 		p.Status.Profile = &messengerv1.ProfileCallStatus{}
 	}
 	st := p.Status.Profile
 	specChanged := st.CheckedGeneration != p.Generation
-	secretChanged := st.SecretVersion != run.secretVersion
 	if specChanged && st.Failures > 0 {
 		// A new spec starts a new backoff; the window's budget stays spent.
 		st.Failures, st.NextCallTime = 0, nil
-	}
-	if !specChanged && !secretChanged && st.CheckTime != nil {
-		if next := st.CheckTime.Add(run.r.recheck()); run.now.Before(next) {
-			run.due(next)
-			return false, nil // the last check stands
-		}
 	}
 	if st.NextCallTime != nil && run.now.Before(st.NextCallTime.Time) {
 		run.waitForBudget(specChanged)
@@ -76,6 +78,37 @@ func (run *pageRun) profile(ctx context.Context) (stop bool, err error) {
 		run.setProfileReady(metav1.ConditionTrue, messengerv1.ReasonSucceeded, "the Page has a Get Started button and every domain is on its allowlist")
 	}
 	return false, nil
+}
+
+// profileDue reports whether the profile must be checked: never checked, a new spec or token Secret, or
+// the recheck interval passed since the last completed check.
+func (run *pageRun) profileDue() bool {
+	st := run.p.Status.Profile
+	if st == nil || st.CheckTime == nil || st.CheckedGeneration != run.p.Generation || st.SecretVersion != run.secretVersion {
+		return true
+	}
+	next := st.CheckTime.Add(run.r.recheck())
+	if run.now.Before(next) {
+		run.due(next)
+		return false
+	}
+	return true
+}
+
+// freshProfileStatus takes the profile bookkeeping from the API server rather than the cache: a cached
+// copy that missed the last status write would spend the budget twice.
+func (run *pageRun) freshProfileStatus(ctx context.Context) error {
+	fresh := &messengerv1.MessengerPage{}
+	if err := run.r.APIReader.Get(ctx, run.key, fresh); err != nil {
+		return fmt.Errorf("reading the MessengerPage: %w", err)
+	}
+	if fresh.UID != run.p.UID || fresh.ResourceVersion == run.p.ResourceVersion {
+		return nil
+	}
+	run.p.Status.Profile = fresh.Status.Profile.DeepCopy()
+	run.p.Status.AddedDomains = slices.Clone(fresh.Status.AddedDomains)
+	run.p.Status.GetStartedPayload = fresh.Status.GetStartedPayload
+	return nil
 }
 
 // writeProfile makes the one write the plan needs (a second one only to empty the allowlist) and records
