@@ -17,6 +17,7 @@ import (
 // keeps it.
 func TestMessengerPageProfileBudget(t *testing.T) {
 	ns := newNamespace(t)
+	emu.AddPage(pageID(ns), tokenFor(ns))
 	createTokenSecret(t, ns, tokenFor(ns))
 	key := createPage(t, newMessengerPage(ns, "acme"))
 	waitPage(t, key, pageReady)

@@ -58,6 +58,7 @@ func (f *failingReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answered 200 again.
 func TestMessengerPageKillSwitch(t *testing.T) {
 	ns := newNamespace(t)
+	emu.AddPage(pageID(ns), tokenFor(ns))
 	createTokenSecret(t, ns, tokenFor(ns))
 	page := pageID(ns)
 

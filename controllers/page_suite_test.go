@@ -31,10 +31,10 @@ var profileBackoff = graph.Backoff{Base: 500 * time.Millisecond, Max: 2 * time.S
 
 var operatorFields = []string{"messaging_postbacks", "messaging_referrals", "messaging_optins"}
 
-// newMessengerPage returns a MessengerPage for the namespace's own Page, known to the emulator with the
-// namespace's token (every permission), with a Get Started payload and one domain.
+// newMessengerPage returns a MessengerPage for the namespace's own Page, with a Get Started payload and
+// one domain. Tests make the Page known to the emulator first (emu.AddPage: the namespace's token, every
+// permission).
 func newMessengerPage(ns, name string, mutate ...func(*messengerv1.MessengerPage)) *messengerv1.MessengerPage {
-	emu.AddPage(pageID(ns), tokenFor(ns))
 	p := &messengerv1.MessengerPage{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: messengerv1.MessengerPageSpec{

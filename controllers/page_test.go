@@ -19,6 +19,7 @@ import (
 // Started button and the domain, says so in events, and the MessengerPage turns Ready.
 func TestMessengerPageSetsUpAPage(t *testing.T) {
 	ns := newNamespace(t)
+	emu.AddPage(pageID(ns), tokenFor(ns))
 	createTokenSecret(t, ns, tokenFor(ns))
 	key := createPage(t, newMessengerPage(ns, "acme"))
 	p := waitPage(t, key, all(pageReady,
@@ -118,8 +119,8 @@ func TestMessengerPageConditions(t *testing.T) {
 		// fix repairs it.
 		fix func(t *testing.T, ns string)
 	}{
-		{
-			name:   "SecretNotFound recovers by itself",
+		{ // recovers by itself once the Secret exists: not Stalled
+			name:   "SecretNotFound",
 			before: func(*testing.T, string) {},
 			want: all(hasCondition(messengerv1.ConditionReady, metav1.ConditionFalse, messengerv1.ReasonSecretNotFound),
 				hasCondition(messengerv1.ConditionReconciling, metav1.ConditionTrue, messengerv1.ReasonSecretNotFound), notStalled),
@@ -132,8 +133,8 @@ func TestMessengerPageConditions(t *testing.T) {
 				hasCondition(messengerv1.ConditionStalled, metav1.ConditionTrue, graph.ReasonInvalidToken)),
 			fix: func(t *testing.T, ns string) { touchSecret(t, ns, tokenFor(ns)) },
 		},
-		{
-			name: "NotSubscribed: the token lacks pages_manage_metadata",
+		{ // the token lacks pages_manage_metadata, so the operator cannot subscribe the app
+			name: "NotSubscribed",
 			before: func(t *testing.T, ns string) {
 				createTokenSecret(t, ns, tokenFor(ns))
 				emu.SetPermissions(tokenFor(ns), graphtest.PermShowList, graphtest.PermMessaging)
@@ -160,8 +161,8 @@ func TestMessengerPageConditions(t *testing.T) {
 				touchSecret(t, ns, tokenFor(ns))
 			},
 		},
-		{
-			name: "PermissionDenied names pages_messaging for the profile",
+		{ // the profile needs pages_messaging, and the condition names it
+			name: "PermissionDenied",
 			before: func(t *testing.T, ns string) {
 				createTokenSecret(t, ns, tokenFor(ns))
 				emu.SetPermissions(tokenFor(ns), graphtest.PermManageMetadata)
@@ -174,8 +175,8 @@ func TestMessengerPageConditions(t *testing.T) {
 				touchSecret(t, ns, tokenFor(ns))
 			},
 		},
-		{
-			name:   "NoGetStartedButton: the operator only reports, and the bot adds one",
+		{ // the operator only reports without spec.getStarted; the bot adds a button
+			name:   "NoGetStartedButton",
 			before: func(t *testing.T, ns string) { createTokenSecret(t, ns, tokenFor(ns)) },
 			mutate: func(p *messengerv1.MessengerPage) { p.Spec.GetStarted = nil },
 			want: all(hasCondition(messengerv1.ConditionProfileReady, metav1.ConditionFalse, messengerv1.ReasonNoGetStartedButton),
@@ -186,8 +187,8 @@ func TestMessengerPageConditions(t *testing.T) {
 				touchSecret(t, ns, tokenFor(ns))
 			},
 		},
-		{
-			name: "DomainRejected: the allowlist is full",
+		{ // the allowlist is full: a 51st domain is refused
+			name: "DomainRejected",
 			before: func(t *testing.T, ns string) {
 				createTokenSecret(t, ns, tokenFor(ns))
 				var full []string
@@ -203,8 +204,8 @@ func TestMessengerPageConditions(t *testing.T) {
 				touchSecret(t, ns, tokenFor(ns))
 			},
 		},
-		{
-			name: "RateLimited: the bot spent Meta's profile limit",
+		{ // the bot spent Meta's 10 profile calls of the window
+			name: "RateLimited",
 			before: func(t *testing.T, ns string) {
 				createTokenSecret(t, ns, tokenFor(ns))
 				emu.AddPage(pageID(ns), tokenFor(ns))
@@ -267,6 +268,7 @@ func spendProfileLimit(t *testing.T, ns string) {
 // older goes.
 func TestMessengerPageConflict(t *testing.T) {
 	ns, other := newNamespace(t), newNamespace(t)
+	emu.AddPage(pageID(ns), tokenFor(ns))
 	createTokenSecret(t, ns, tokenFor(ns))
 	createTokenSecret(t, other, tokenFor(ns))
 	first := createPage(t, newMessengerPage(ns, "first"))

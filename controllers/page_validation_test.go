@@ -39,9 +39,6 @@ func TestInvalidMessengerPagesAreRejected(t *testing.T) {
 		{"unknown field name", func(p *messengerv1.MessengerPage) {
 			p.Spec.Webhook = &messengerv1.PageWebhookSpec{SubscribedFields: []messengerv1.WebhookField{"Messaging Referrals"}}
 		}, "spec.webhook.subscribedFields[0]", "should match"},
-		{"empty field list", func(p *messengerv1.MessengerPage) {
-			p.Spec.Webhook = &messengerv1.PageWebhookSpec{SubscribedFields: []messengerv1.WebhookField{}}
-		}, "spec.webhook.subscribedFields", "at least 1"},
 		{"unknown policy", func(p *messengerv1.MessengerPage) {
 			p.Spec.GetStarted = &messengerv1.GetStartedSpec{Payload: "GO", Policy: "Always"}
 		}, "spec.getStarted.policy", "Unsupported value"},

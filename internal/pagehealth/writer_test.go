@@ -19,7 +19,7 @@ import (
 	"github.com/mmelink/operator/internal/testenv"
 )
 
-var k8s client.Client
+var k8s client.WithWatch
 
 func TestMain(m *testing.M) {
 	env, cfg, err := testenv.Start()
@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	k8s, err = client.New(cfg, client.Options{Scheme: scheme.New()})
+	k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
 	code := 1
 	if err == nil {
 		code = m.Run()
@@ -53,7 +53,7 @@ func (p *patches) count() int {
 }
 
 func recording(p *patches) client.Client {
-	return interceptor.NewClient(k8s.(client.WithWatch), interceptor.Funcs{
+	return interceptor.NewClient(k8s, interceptor.Funcs{
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 			data, err := patch.Data(obj)
 			if err != nil {
