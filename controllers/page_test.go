@@ -292,3 +292,24 @@ func TestMessengerPageConflict(t *testing.T) {
 	}
 	waitPage(t, secondKey, all(pageReady, notStalled))
 }
+
+// A Graph error that echoes the token (a proxy, a verbose error page) reaches status, events and the
+// manager's log only with the token scrubbed.
+func TestMessengerPageTokenNeverLeaks(t *testing.T) {
+	ns := newNamespace(t)
+	page := pageID(ns)
+	emu.AddPage(page, tokenFor(ns))
+	createTokenSecret(t, ns, tokenFor(ns))
+	emu.SetFault(graphtest.Match{PageID: page}, graphtest.Fault{Code: 2, Times: 2,
+		Message: "An unexpected error has occurred with access_token=" + tokenFor(ns)})
+	key := createPage(t, newMessengerPage(ns, "acme"))
+	waitPage(t, key, pageReady)
+	logs := suiteLog.String()
+	if !strings.Contains(logs, ns) || !strings.Contains(logs, "[REDACTED]") {
+		t.Fatalf("the failed reconciles were not logged, so this test checks nothing")
+	}
+	if strings.Contains(logs, tokenFor(ns)) {
+		t.Error("the Page token is in the manager's log")
+	}
+	checkNoPageToken(t, ns)
+}
