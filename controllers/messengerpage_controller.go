@@ -162,7 +162,7 @@ func (run *pageRun) reconcile(ctx context.Context) (ctrl.Result, error) {
 func (run *pageRun) result() ctrl.Result {
 	after := run.r.recheck()
 	if !run.next.IsZero() {
-		if d := run.next.Sub(time.Now()); d < after {
+		if d := time.Until(run.next); d < after {
 			after = max(d, time.Second)
 		}
 	}

@@ -55,10 +55,7 @@ func (run *pageRun) subscription(ctx context.Context) (stop bool, err error) {
 			"it is subscribed again as soon as the webhook server answers the Page's deliveries with 200")
 		return false, nil
 	}
-	union := slices.Clone(have)
-	for _, f := range missing {
-		union = append(union, f)
-	}
+	union := append(slices.Clone(have), missing...)
 	if err := run.r.Graph.SubscribeApp(ctx, p.Spec.Page.ID, run.token, union); err != nil {
 		fr, err := run.graphFailure("subscribing the app to the Page", err, graph.PermissionManageMetadata)
 		run.setSubscribed(metav1.ConditionFalse, reason, state+" (subscribing failed: "+fr+")")

@@ -61,15 +61,14 @@ func TestAllowsNamespaceRelabelled(t *testing.T) {
 	p := &MessengerPage{ObjectMeta: metav1.ObjectMeta{Namespace: "shop"}, Spec: MessengerPageSpec{
 		AllowedNamespaces: &AllowedNamespaces{From: NamespacesFromSelector,
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"messenger": "allowed"}}}}}
-	labels := map[string]string{"messenger": "allowed"}
-	for i, want := range []bool{true, false, true} {
-		if i == 1 {
-			labels["messenger"] = "revoked"
-		} else if i == 2 {
-			labels["messenger"] = "allowed"
-		}
-		if got, _ := p.AllowsNamespace("blog", labels); got != want {
-			t.Errorf("step %d: AllowsNamespace = %v, want %v", i, got, want)
+	labels := map[string]string{}
+	for i, step := range []struct {
+		value string
+		want  bool
+	}{{"allowed", true}, {"revoked", false}, {"allowed", true}} {
+		labels["messenger"] = step.value
+		if got, _ := p.AllowsNamespace("blog", labels); got != step.want {
+			t.Errorf("step %d (%s): AllowsNamespace = %v, want %v", i, step.value, got, step.want)
 		}
 	}
 }

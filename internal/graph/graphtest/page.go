@@ -137,17 +137,6 @@ func (s *Server) setSubscriptionLocked(ps *pageState, appID string, fields []str
 	ps.fields[appID] = slices.Clone(fields)
 }
 
-// subscribedFor reports whether appID is subscribed to pageID for field ("" for any field).
-func (s *Server) subscribedFor(pageID, appID, field string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ps := s.pageStates[pageID]
-	if ps == nil || !slices.Contains(ps.apps, appID) {
-		return false
-	}
-	return field == "" || slices.Contains(ps.fields[appID], field)
-}
-
 // Profile returns a Page's Get Started payload (ok false: no button) and domain allowlist.
 func (s *Server) Profile(pageID string) (getStarted string, ok bool, domains []string) {
 	s.mu.Lock()
