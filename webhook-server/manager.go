@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/mmelink/operator/internal/pagehealth"
 	"github.com/mmelink/operator/internal/status"
 )
 
@@ -57,6 +58,7 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 	}
 	// The Store reads each object from the API server (the cache drops the ledger) and writes with the client.
 	store := status.NewStore(mgr.GetClient(), mgr.GetAPIReader(), so)
+	health := pagehealth.NewTracker()
 	srv, err := New(Options{
 		Addr:                 c.Addr,
 		AppSecret:            c.AppSecret,
@@ -71,6 +73,7 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 		CommitTimeout:        c.CommitTimeout,
 		ShutdownTimeout:      c.ShutdownTimeout,
 		Ready:                synced.Load,
+		Health:               health,
 		Logger:               c.Log,
 	})
 	if err != nil {
@@ -78,6 +81,10 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 	}
 	if err := mgr.Add(srv); err != nil {
 		return nil, fmt.Errorf("adding the webhook server to the manager: %w", err)
+	}
+	// Every replica reports what it answered to the MessengerPages, for the kill-switch watchdog.
+	if err := mgr.Add(&pagehealth.Writer{Client: mgr.GetClient(), Tracker: health, Log: c.Log.WithName("pagehealth")}); err != nil {
+		return nil, fmt.Errorf("adding the Page health writer to the manager: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("webhook", srv.ReadyCheck); err != nil {
 		return nil, fmt.Errorf("adding the webhook ready check: %w", err)

@@ -22,13 +22,26 @@ type Health struct {
 }
 
 // Tracker records the answers to deliveries per Page ID. It is safe for concurrent use.
+//
+// A run of refusals also ends without a 200 for its own Page: when a delivery for any Page is stored
+// after the Page's last refusal (the cause, the API server or the database, is shared), or when no
+// refusal came for RefusalsEndAfter. Otherwise a Page that Meta unsubscribed, and so receives nothing,
+// would look refused for ever, and the controller would never subscribe it again.
 type Tracker struct {
-	mu    sync.Mutex
-	pages map[string]Health
+	mu          sync.Mutex
+	pages       map[string]Health
+	lastRefused map[string]time.Time
+	lastStored  time.Time // the last delivery stored, for any Page
 }
 
+// RefusalsEndAfter is how long a run of refusals lasts without a new one. Meta retries a failing
+// delivery within seconds at first, so a real outage keeps refusing well inside it.
+const RefusalsEndAfter = 5 * time.Minute
+
 // NewTracker returns an empty Tracker.
-func NewTracker() *Tracker { return &Tracker{pages: map[string]Health{}} }
+func NewTracker() *Tracker {
+	return &Tracker{pages: map[string]Health{}, lastRefused: map[string]time.Time{}}
+}
 
 // Answered records a delivery for pageID answered 200 at t: refusals are over.
 func (t *Tracker) Answered(pageID string, at time.Time) {
@@ -38,6 +51,9 @@ func (t *Tracker) Answered(pageID string, at time.Time) {
 	h := t.pages[pageID]
 	if at.After(h.LastDelivery) {
 		h.LastDelivery = at
+	}
+	if at.After(t.lastStored) {
+		t.lastStored = at
 	}
 	if !h.RefusingSince.After(h.LastDelivery) {
 		h.RefusingSince = time.Time{}
@@ -55,14 +71,21 @@ func (t *Tracker) Refused(pageID string, at time.Time) {
 		h.RefusingSince = at
 	}
 	t.pages[pageID] = h
+	if at.After(t.lastRefused[pageID]) {
+		t.lastRefused[pageID] = at
+	}
 }
 
-// Snapshot returns the health of every Page seen so far.
-func (t *Tracker) Snapshot() map[string]Health {
+// Snapshot returns the health of every Page seen so far, as of now.
+func (t *Tracker) Snapshot(now time.Time) map[string]Health {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make(map[string]Health, len(t.pages))
 	for k, v := range t.pages {
+		if last := t.lastRefused[k]; !v.RefusingSince.IsZero() && (t.lastStored.After(last) || now.Sub(last) >= RefusalsEndAfter) {
+			v.RefusingSince = time.Time{}
+			t.pages[k] = v
+		}
 		out[k] = v
 	}
 	return out

@@ -18,20 +18,40 @@ func TestTracker(t *testing.T) {
 	tr.Answered("1", at(0).Add(400*time.Millisecond))
 	tr.Refused("1", at(10))
 	tr.Refused("1", at(20)) // the run began at 10
-	if h := tr.Snapshot()["1"]; !h.LastDelivery.Equal(at(0)) || !h.RefusingSince.Equal(at(10)) {
+	if h := tr.Snapshot(at(40))["1"]; !h.LastDelivery.Equal(at(0)) || !h.RefusingSince.Equal(at(10)) {
 		t.Fatalf("after refusals: %+v", h)
 	}
 	tr.Answered("1", at(30))
-	if h := tr.Snapshot()["1"]; !h.LastDelivery.Equal(at(30)) || !h.RefusingSince.IsZero() {
+	if h := tr.Snapshot(at(40))["1"]; !h.LastDelivery.Equal(at(30)) || !h.RefusingSince.IsZero() {
 		t.Fatalf("after a 200: %+v", h)
 	}
 	tr.Answered("1", at(25)) // a late answer of an older delivery moves nothing back
-	if h := tr.Snapshot()["1"]; !h.LastDelivery.Equal(at(30)) {
+	if h := tr.Snapshot(at(40))["1"]; !h.LastDelivery.Equal(at(30)) {
 		t.Fatalf("LastDelivery moved back: %+v", h)
 	}
-	tr.Refused("2", at(5))
-	if h := tr.Snapshot()["2"]; !h.LastDelivery.IsZero() || !h.RefusingSince.Equal(at(5)) {
+	tr.Refused("2", at(35))
+	if h := tr.Snapshot(at(40))["2"]; !h.LastDelivery.IsZero() || !h.RefusingSince.Equal(at(35)) {
 		t.Fatalf("a Page refused from the start: %+v", h)
+	}
+}
+
+// A run of refusals ends without a 200 for its own Page: once a delivery for another Page is stored
+// after it (the write path works again), or after RefusalsEndAfter without a refusal (a Page Meta
+// unsubscribed receives nothing, and must not look refused for ever).
+func TestRefusalsEndWithoutADelivery(t *testing.T) {
+	tr := NewTracker()
+	tr.Refused("1", at(0))
+	tr.Refused("2", at(0))
+	tr.Refused("2", at(100))
+	if h := tr.Snapshot(at(200))["1"]; !h.RefusingSince.Equal(at(0)) {
+		t.Fatalf("page 1 within RefusalsEndAfter: %+v, want refusing since 0", h)
+	}
+	tr.Answered("3", at(50)) // stored for another Page after page 1's refusal, before page 2's last
+	if h := tr.Snapshot(at(200)); !h["1"].RefusingSince.IsZero() || !h["2"].RefusingSince.Equal(at(0)) {
+		t.Fatalf("after a delivery for page 3: %+v, want page 1 over and page 2 still refusing", h)
+	}
+	if h := tr.Snapshot(at(100).Add(RefusalsEndAfter))["2"]; !h.RefusingSince.IsZero() {
+		t.Fatalf("page 2 after %s without a refusal: %+v, want the run over", RefusalsEndAfter, h)
 	}
 }
 

@@ -71,7 +71,7 @@ func (w *Writer) Flush(ctx context.Context, now time.Time) {
 	if interval <= 0 {
 		interval = DefaultMinInterval
 	}
-	for pageID, h := range w.Tracker.Snapshot() {
+	for pageID, h := range w.Tracker.Snapshot(now) {
 		if prev, ok := w.written[pageID]; ok && prev == h {
 			continue
 		}
