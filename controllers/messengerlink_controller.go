@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -76,6 +77,13 @@ func (r *MessengerLinkReconciler) reconcile(ctx context.Context, link *messenger
 		return ctrl.Result{}, nil
 	}
 
+	if allowed, err := pageGate(ctx, r.Client, link, link.Spec.Page.ID); err != nil {
+		markReconciling(link, messengerv1.ReasonWriteFailed, err.Error())
+		return ctrl.Result{}, err
+	} else if !allowed {
+		link.Status.Claim = ""
+		return ctrl.Result{}, nil
+	}
 	claims, err := r.claimants(ctx, link.PageRefKey())
 	if err != nil {
 		markReconciling(link, messengerv1.ReasonWriteFailed, err.Error())
@@ -178,8 +186,12 @@ func (r *MessengerLinkReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		return fmt.Errorf("getting the ConfigMap informer: %w", err)
 	}
 	specChanged := predicate.GenerationChangedPredicate{}
+	onPage, onNamespace := pageWatches(mgr.GetClient(), func() client.ObjectList { return &messengerv1.MessengerLinkList{} },
+		linkItems, func(o client.Object) string { return o.(*messengerv1.MessengerLink).Spec.Page.ID })
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("messengerlink").
+		Watches(&messengerv1.MessengerPage{}, onPage).
+		Watches(&corev1.Namespace{}, onNamespace, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WatchesRawSource(newSyncedSource(links, &handler.EnqueueRequestForObject{}, specChanged)).
 		WatchesRawSource(newSyncedSource(configMaps, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
 			&messengerv1.MessengerLink{}, handler.OnlyControllerOwner()), ownedConfigMapChanges)).

@@ -17,6 +17,9 @@ const (
 	// ConditionReceiving is False when the webhook server has been refusing the Page's deliveries for 15
 	// minutes or more, long before Meta's kill switch (one hour) unsubscribes the app.
 	ConditionReceiving = "Receiving"
+	// ConditionPageReady, on a MessengerLink or NotificationTopic whose Page has a MessengerPage, repeats
+	// that MessengerPage's Ready: a link can be Ready while its Page is not, and then counts stay at zero.
+	ConditionPageReady = "PageReady"
 )
 
 // Condition reasons of a MessengerPage. Graph API failures use the reasons of internal/graph
@@ -33,6 +36,9 @@ const (
 	ReasonDomainRejected = "DomainRejected"
 	// ReasonPageConflict: an older MessengerPage keeps the same Page ID.
 	ReasonPageConflict = "PageConflict"
+	// ReasonPageNotAllowed: the MessengerPage of the link's or topic's Page does not allow its namespace
+	// (spec.allowedNamespaces); it holds no claim and nothing is attributed to it.
+	ReasonPageNotAllowed = "PageNotAllowed"
 	// ReasonWebhookFailing: the webhook server has been refusing deliveries for 15 minutes or more.
 	ReasonWebhookFailing = "WebhookFailing"
 	// ReasonWebhookRefusing: the webhook server is refusing deliveries, for less than 15 minutes so far.
