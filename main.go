@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -32,6 +33,7 @@ type options struct {
 	linkWorkers             int
 	graphURL, graphVersion  string
 	graphPageRate           float64
+	pageRecheck             time.Duration
 	// webhook configures the bundled webhook server; --webhook-bind-address=0 turns it off (then run the
 	// webhook-server binary as its own Deployment).
 	webhook webhookserver.Flags
@@ -62,7 +64,8 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "mmelink-operator.messenger.mmelink.io", "Name of the leader-election Lease.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader-election Lease; default: the pod's own namespace (required with --leader-elect outside a pod).")
-	fs.StringVar(&o.appID, "messenger-app-id", os.Getenv("MMELINK_APP_ID"), "Meta app ID written into Send-to-Messenger snippets (public; env MMELINK_APP_ID).")
+	fs.StringVar(&o.appID, "messenger-app-id", os.Getenv("MMELINK_APP_ID"), "Meta app ID written into Send-to-Messenger snippets, and the app MessengerPages keep subscribed unless spec.appID names another (public; env MMELINK_APP_ID).")
+	fs.DurationVar(&o.pageRecheck, "messengerpage-recheck-interval", controllers.DefaultPageRecheckInterval, "How often a MessengerPage's Page is read again from Meta without a change (each read counts against Meta's 10 profile calls per 10 minutes).")
 	fs.IntVar(&o.linkWorkers, "messengerlink-workers", controllers.DefaultWorkers, "MessengerLinks reconciled at once.")
 	fs.StringVar(&o.graphURL, "graph-api-url", graph.DefaultBaseURL, "Root URL of Meta's Graph API (an emulator's in tests and demos).")
 	fs.StringVar(&o.graphVersion, "graph-api-version", graph.DefaultAPIVersion, "Graph API version called unless a NotificationTopic sets spec.graphAPIVersion.")
@@ -95,7 +98,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("graph API client: %w", err)
 	}
 	if err := controllers.Setup(ctx, mgr, controllers.Config{AppID: o.appID, LinkWorkers: o.linkWorkers,
-		Graph: gc, GraphPageRate: o.graphPageRate}); err != nil {
+		Graph: gc, GraphPageRate: o.graphPageRate, PageRecheckInterval: o.pageRecheck}); err != nil {
 		return err
 	}
 	var store *status.Store

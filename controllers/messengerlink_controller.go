@@ -75,6 +75,13 @@ func (r *MessengerLinkReconciler) reconcile(ctx context.Context, link *messenger
 		return ctrl.Result{}, nil
 	}
 
+	if allowed, err := pageGate(ctx, r.Client, link, link.Spec.Page.ID); err != nil {
+		markReconciling(link, messengerv1.ReasonWriteFailed, err.Error())
+		return ctrl.Result{}, err
+	} else if !allowed {
+		link.Status.Claim = ""
+		return ctrl.Result{}, nil
+	}
 	claims, err := r.claimants(ctx, link.PageRefKey())
 	if err != nil {
 		markReconciling(link, messengerv1.ReasonWriteFailed, err.Error())
@@ -166,11 +173,15 @@ func (r *MessengerLinkReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	if workers == 0 {
 		workers = DefaultWorkers
 	}
+	onPage, onNamespace := pageWatches(mgr.GetClient(), func() client.ObjectList { return &messengerv1.MessengerLinkList{} },
+		linkItems, func(o client.Object) string { return o.(*messengerv1.MessengerLink).Spec.Page.ID })
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&messengerv1.MessengerLink{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.ConfigMap{}, builder.WithPredicates(ownedConfigMapChanges)).
 		Watches(&messengerv1.MessengerLink{}, handler.EnqueueRequestsFromMapFunc(r.sameClaim),
 			builder.WithPredicates(claimChanged[*messengerv1.MessengerLink]())).
+		Watches(&messengerv1.MessengerPage{}, onPage).
+		Watches(&corev1.Namespace{}, onNamespace, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &r.SkipNameValidation}).
 		Complete(r)
 }

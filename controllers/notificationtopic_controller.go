@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/graph"
@@ -126,6 +127,14 @@ func (rc *topicRun) reconcile(ctx context.Context) (ctrl.Result, error) {
 	url, err := recurringURL(t)
 	if err != nil {
 		stallInvalid(t, rc.emit, rc.before, err)
+		return ctrl.Result{}, nil
+	}
+	if allowed, err := pageGate(ctx, rc.r.Client, t, t.Spec.Page.ID); err != nil {
+		markReconciling(t, messengerv1.ReasonWriteFailed, err.Error())
+		return ctrl.Result{}, err
+	} else if !allowed {
+		// No claim: no opt-ins attributed, no registration request sent for a Page it may not use.
+		t.Status.Claim = ""
 		return ctrl.Result{}, nil
 	}
 	claims, err := rc.r.claimants(ctx, t.PageTopicKey())
@@ -294,8 +303,12 @@ func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr 
 	if err != nil {
 		return err
 	}
+	onPage, onNamespace := pageWatches(mgr.GetClient(), func() client.ObjectList { return &messengerv1.NotificationTopicList{} },
+		topicItems, func(o client.Object) string { return o.(*messengerv1.NotificationTopic).Spec.Page.ID })
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&messengerv1.NotificationTopic{}, builder.WithPredicates(topicChanged())).
+		Watches(&messengerv1.MessengerPage{}, onPage).
+		Watches(&corev1.Namespace{}, onNamespace, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		// Topics with the same Page and title decide again when one takes or lets go of the claim.
 		Watches(&messengerv1.NotificationTopic{}, handler.EnqueueRequestsFromMapFunc(r.sameClaim),
 			builder.WithPredicates(claimChanged[*messengerv1.NotificationTopic]())).

@@ -115,7 +115,8 @@ const DefaultWorkers = 4
 
 // Config holds the settings of the controllers.
 type Config struct {
-	// AppID is the Meta app ID for Send-to-Messenger snippets.
+	// AppID is the Meta app ID for Send-to-Messenger snippets, and the app whose subscription
+	// MessengerPages keep unless they name another.
 	AppID string
 	// LinkWorkers is how many MessengerLinks are reconciled at once. Default DefaultWorkers.
 	LinkWorkers int
@@ -135,6 +136,16 @@ type Config struct {
 	// RegistrationBackoff schedules attempts after transient Graph API failures. Default
 	// graph.DefaultBackoff() (tests shorten it).
 	RegistrationBackoff graph.Backoff
+
+	// PageRecheckInterval is how often a MessengerPage's Page is read again without a change here.
+	// Default DefaultPageRecheckInterval.
+	PageRecheckInterval time.Duration
+	// PageFailingAfter is how long the webhook server refuses a Page's deliveries before its Receiving
+	// condition turns False. Default DefaultWebhookFailingAfter.
+	PageFailingAfter time.Duration
+	// PageProfileBackoff spaces Messenger Profile calls after Meta's rate limit refused one. Default
+	// DefaultProfileBackoff (tests shorten it).
+	PageProfileBackoff graph.Backoff
 }
 
 // The role generated from the markers is the manager's without its bundled webhook receiver (the install
@@ -178,6 +189,20 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	}
 	if err := topics.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the NotificationTopic controller: %w", err)
+	}
+	pages := &MessengerPageReconciler{
+		Client:             mgr.GetClient(),
+		APIReader:          mgr.GetAPIReader(),
+		Recorder:           mgr.GetEventRecorder("mmelink-controller"),
+		Graph:              gc,
+		AppID:              cfg.AppID,
+		RecheckInterval:    cfg.PageRecheckInterval,
+		FailingAfter:       cfg.PageFailingAfter,
+		ProfileBackoff:     cfg.PageProfileBackoff,
+		SkipNameValidation: cfg.SkipNameValidation,
+	}
+	if err := pages.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the MessengerPage controller: %w", err)
 	}
 	return nil
 }

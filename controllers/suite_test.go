@@ -1,10 +1,12 @@
 package controllers_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/go-logr/logr"
+	uberzap "go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/mmelink/operator/controllers"
@@ -106,6 +110,7 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 		Scheme:  scheme.New(),
 		Cache:   index.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
+		Logger:  managerLog(),
 	})
 	if err != nil {
 		return nil, err
@@ -114,6 +119,8 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 		AppID: "1234567890", RecheckInterval: recheck,
 		// NotificationTopics register with the suite's Graph API emulator (topic_suite_test.go).
 		Graph: graphClient, GraphPageRate: pageRate, RegistrationBackoff: registrationBackoff,
+		// MessengerPages (page_test.go): refusals turn Receiving False after seconds, not 15 minutes.
+		PageFailingAfter: pageFailingAfter, PageProfileBackoff: profileBackoff,
 		// Restarting the manager in-process registers the same controller names again.
 		SkipNameValidation: true,
 	}); err != nil {
@@ -141,6 +148,35 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 var webhookURL string
 
 const suiteAppSecret = "suite-app-secret"
+
+// suiteLog holds every line the suite's managers log at info level and above, for the tests that look
+// for a secret in the logs.
+var suiteLog lockedBuffer
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// managerLog logs as the suite does (errors only, unless TEST_VERBOSE) and also into suiteLog.
+func managerLog() logr.Logger {
+	capture := zapcore.NewCore(zapcore.NewJSONEncoder(uberzap.NewProductionEncoderConfig()), zapcore.AddSync(&suiteLog), zapcore.InfoLevel)
+	return zap.New(zap.UseDevMode(true), zap.Level(zapLevel()), zap.RawZapOpts(uberzap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewTee(c, capture)
+	})))
+}
 
 func zapLevel() zapcore.Level {
 	if os.Getenv("TEST_VERBOSE") != "" {

@@ -128,12 +128,37 @@ func (s *Server) handleDelivery(w http.ResponseWriter, r *http.Request, start ti
 		err = s.commit(ctx, items)
 	}
 	if err != nil {
-		s.log.Error(err, "delivery not stored; answering 503 so that Meta delivers it again", "events", len(d.Events))
+		// Info, not error: the API server or the database is slow or away, Meta delivers again, and the
+		// metrics say how often; a stack trace per delivery would flood the log during an outage.
+		s.log.Info("delivery not stored; answering 503 so that Meta delivers it again", "events", len(d.Events), "error", err.Error())
+		s.recordHealth(d, false)
 		http.Error(w, "could not store the delivery in time, retry later", http.StatusServiceUnavailable)
 		return ResultUnavailable
 	}
+	s.recordHealth(d, true)
 	writeText(w, http.StatusOK, EventReceived)
 	return ResultOK
+}
+
+// recordHealth tells the Page health tracker how a delivery was answered, once per Page in it.
+func (s *Server) recordHealth(d *delivery.Delivery, stored bool) {
+	if s.health == nil {
+		return
+	}
+	now := time.Now()
+	seen := make(map[string]bool, 1)
+	for i := range d.Events {
+		page := d.Events[i].PageID
+		if page == "" || seen[page] {
+			continue
+		}
+		seen[page] = true
+		if stored {
+			s.health.Answered(page, now)
+		} else {
+			s.health.Refused(page, now)
+		}
+	}
 }
 
 // countEvents records a verified page delivery in the event metrics.

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/mmelink/operator/internal/pagehealth"
 	"github.com/mmelink/operator/internal/status"
 )
 
@@ -18,7 +19,7 @@ import (
 // have the index.Setup indexes. After mgr.Start returns, close the returned writer so that commits still
 // running (a part whose delivery was abandoned, a write in flight) get a bounded time to finish.
 //
-// o's Reader, Writer and Ready are filled in here; its Registerer, when nil, is controller-runtime's
+// o's Reader, Writer, Ready and Health are filled in here; its Registerer, when nil, is controller-runtime's
 // registry (the manager's /metrics), which also receives the writer's metrics unless so says otherwise.
 func AddToManager(ctx context.Context, mgr manager.Manager, o Options, so status.Options) (*status.Store, error) {
 	var synced atomic.Bool
@@ -39,13 +40,18 @@ func AddToManager(ctx context.Context, mgr manager.Manager, o Options, so status
 	}
 	// The Store reads each object from the API server (the cache drops the ledger) and writes with the client.
 	store := status.NewStore(mgr.GetClient(), mgr.GetAPIReader(), so)
-	o.Reader, o.Writer, o.Ready = mgr.GetCache(), store, synced.Load
+	health := pagehealth.NewTracker()
+	o.Reader, o.Writer, o.Ready, o.Health = mgr.GetCache(), store, synced.Load, health
 	srv, err := New(o)
 	if err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(srv); err != nil {
 		return nil, fmt.Errorf("adding the webhook server to the manager: %w", err)
+	}
+	// Every replica reports what it answered to the MessengerPages, for the kill-switch watchdog.
+	if err := mgr.Add(&pagehealth.Writer{Client: mgr.GetClient(), Tracker: health, Log: o.Logger.WithName("pagehealth")}); err != nil {
+		return nil, fmt.Errorf("adding the Page health writer to the manager: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("webhook", srv.ReadyCheck); err != nil {
 		return nil, fmt.Errorf("adding the webhook ready check: %w", err)

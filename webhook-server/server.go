@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/mmelink/operator/internal/pagehealth"
 	"github.com/mmelink/operator/internal/status"
 )
 
@@ -96,6 +97,9 @@ type Options struct {
 	// Ready reports whether the Reader's cache has synced; deliveries are answered 503 until it does.
 	// nil means always ready.
 	Ready func() bool
+	// Health, when set, records per Page the deliveries answered 200 and those refused, for the
+	// MessengerPage watchdog (internal/pagehealth).
+	Health *pagehealth.Tracker
 	// Logger receives the server's logs; none of them holds a secret or a person's ID.
 	Logger logr.Logger
 }
@@ -114,6 +118,7 @@ type Server struct {
 	commitTimeout   time.Duration
 	shutdownTimeout time.Duration
 	ready           func() bool
+	health          *pagehealth.Tracker
 	log             logr.Logger
 	metrics         *metrics
 	results         map[string]resultMetrics
@@ -161,6 +166,7 @@ func New(o Options) (*Server, error) {
 		commitTimeout:   orDefault(o.CommitTimeout, DefaultCommitTimeout),
 		shutdownTimeout: orDefault(o.ShutdownTimeout, DefaultShutdownTimeout),
 		ready:           o.Ready,
+		health:          o.Health,
 		log:             o.Logger,
 	}
 	m := newMetrics(o.Registerer, bud)

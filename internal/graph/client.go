@@ -1,5 +1,6 @@
 // Package graph is the operator's client for Meta's Graph API: it sends the recurring-notification opt-in
-// request (Send API) that registers a topic, classifies Graph errors into what a controller should do
+// request (Send API) that registers a topic, reads and writes a Page's app subscription and Messenger
+// Profile (page.go), classifies Graph errors into what a controller should do
 // (Classify, Reason, RetryAfter), honours rate-limit headers by pausing calls per Page, and counts its
 // requests in Prometheus metrics. It knows nothing of Kubernetes.
 //
@@ -149,28 +150,57 @@ func checkPage(pageID, token string) error {
 	return nil
 }
 
-// post sends body to endpoint once, unless the Page is paused. It never retries: its caller (the topic
-// controller) retries from status, through its per-Page rate limiter, which retries inside a call would
-// go around.
+// post sends a Send API body to endpoint and reads Meta's answer as a SendResult.
 func (c *Client) post(ctx context.Context, action, pageID, token, endpoint string, body []byte) (SendResult, error) {
-	if d := c.limiter.remaining(pageID, c.clock.Now()); d > 0 {
-		return SendResult{}, &ThrottledError{PageID: pageID, RetryAfter: d}
+	resp, err := c.do(ctx, call{method: http.MethodPost, action: action, pageID: pageID, token: token,
+		endpoint: endpoint, contentType: "application/json", body: body})
+	if err != nil {
+		return SendResult{}, err
 	}
-	return c.once(ctx, action, pageID, token, endpoint, body)
+	if r, ok := parseSendResult(resp.body); ok {
+		r.Usage = resp.usage
+		return r, nil
+	}
+	// Meta accepted the request, but which message it became cannot be read.
+	return SendResult{}, &UnknownOutcomeError{Err: &Error{HTTPStatus: resp.status, Message: "unreadable success answer",
+		FBTraceID: resp.traceID}}
 }
 
-// once makes one request. A failure after the request was written is an *UnknownOutcomeError: Meta may
-// have acted on it.
-func (c *Client) once(ctx context.Context, action, pageID, token, endpoint string, body []byte) (SendResult, error) {
+// call is one Graph API request.
+type call struct {
+	method, action, pageID, token, endpoint, contentType string
+	body                                                 []byte
+}
+
+// response is a successful (2xx) answer.
+type response struct {
+	status  int
+	body    []byte
+	usage   Usage
+	traceID string
+}
+
+// do sends a request once, unless the Page is paused. It never retries: its callers (the controllers)
+// retry from status, through their per-Page rate limits, which retries inside a call would go around. A
+// failure after a POST was written is an *UnknownOutcomeError: Meta may have acted on it.
+func (c *Client) do(ctx context.Context, rq call) (response, error) {
+	if d := c.limiter.remaining(rq.pageID, c.clock.Now()); d > 0 {
+		return response{}, &ThrottledError{PageID: rq.pageID, RetryAfter: d}
+	}
 	var written atomic.Bool
 	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { written.Store(i.Err == nil) }}
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace),
-		http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return SendResult{}, fmt.Errorf("graph: %s: build request: %w", action, err)
+	var body io.Reader
+	if rq.body != nil {
+		body = bytes.NewReader(rq.body)
 	}
-	hreq.Header.Set("Authorization", "Bearer "+token)
-	hreq.Header.Set("Content-Type", "application/json")
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), rq.method, rq.endpoint, body)
+	if err != nil {
+		return response{}, fmt.Errorf("graph: %s: build request: %w", rq.action, err)
+	}
+	hreq.Header.Set("Authorization", "Bearer "+rq.token)
+	if rq.contentType != "" {
+		hreq.Header.Set("Content-Type", rq.contentType)
+	}
 	hreq.Header.Set("Accept", "application/json")
 	hreq.Header.Set("User-Agent", c.userAgent)
 
@@ -178,42 +208,40 @@ func (c *Client) once(ctx context.Context, action, pageID, token, endpoint strin
 	start := time.Now()
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		c.metrics.observe(action, start, Transient)
-		err = fmt.Errorf("graph: %s: %w", action, err)
-		if written.Load() {
-			return SendResult{}, &UnknownOutcomeError{Err: err}
+		c.metrics.observe(rq.action, start, Transient)
+		err = fmt.Errorf("graph: %s: %w", rq.action, err)
+		if written.Load() && rq.method != http.MethodGet {
+			return response{}, &UnknownOutcomeError{Err: err}
 		}
-		return SendResult{}, err
+		return response{}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		c.metrics.observe(action, start, Transient)
-		return SendResult{}, &UnknownOutcomeError{Err: fmt.Errorf("graph: %s: read answer (HTTP %d): %w", action, resp.StatusCode, err)}
+		c.metrics.observe(rq.action, start, Transient)
+		err = fmt.Errorf("graph: %s: read answer (HTTP %d): %w", rq.action, resp.StatusCode, err)
+		if rq.method == http.MethodGet {
+			return response{}, err
+		}
+		return response{}, &UnknownOutcomeError{Err: err}
 	}
 	usage := ParseUsage(resp.Header)
 	now := c.clock.Now()
 	if usage.Exhausted() {
-		c.limiter.pause(pageID, now.Add(c.pauseFor(usage)))
+		c.limiter.pause(rq.pageID, now.Add(c.pauseFor(usage)))
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		c.metrics.observe(action, start, "")
-		if r, ok := parseSendResult(data); ok {
-			r.Usage = usage
-			return r, nil
-		}
-		// Meta accepted the request, but which message it became cannot be read.
-		return SendResult{}, &UnknownOutcomeError{Err: &Error{HTTPStatus: resp.StatusCode, Message: "unreadable success answer",
-			FBTraceID: resp.Header.Get("X-Fb-Trace-Id")}}
+		c.metrics.observe(rq.action, start, "")
+		return response{status: resp.StatusCode, body: data, usage: usage, traceID: resp.Header.Get("X-Fb-Trace-Id")}, nil
 	}
 	gerr := parseError(resp.StatusCode, resp.Header, data)
 	class, _ := classifyError(gerr)
-	c.metrics.observe(action, start, class)
+	c.metrics.observe(rq.action, start, class)
 	if class == Throttled {
 		gerr.RetryAfter = c.pauseFor(usage)
-		c.limiter.pause(pageID, now.Add(gerr.RetryAfter))
+		c.limiter.pause(rq.pageID, now.Add(gerr.RetryAfter))
 	}
-	return SendResult{}, gerr
+	return response{}, gerr
 }
 
 // pauseFor is the pause a throttled answer imposes: Meta's regain time when it gave one.

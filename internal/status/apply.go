@@ -31,7 +31,8 @@ type applier interface {
 // topic's tokens. The status then records what the side store holds. It gets the late items too: a side
 // store keyed by what it stores (a token) is idempotent without the window.
 type sideWriter interface {
-	writeSide(ctx context.Context, c client.Client, r client.Reader, counted, late []Item) error
+	// writeSide returns the bytes it wrote.
+	writeSide(ctx context.Context, c client.Client, r client.Reader, counted, late []Item) (int, error)
 }
 
 func newApplier(k Kind, o *Options) (client.Object, applier) {

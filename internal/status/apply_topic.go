@@ -63,18 +63,18 @@ func (a *topicApplier) apply(it Item) {
 
 // writeSide stores the tokens of counted and late opt-ins alike: a token is its own idempotency key, so
 // an opt-in older than the window is still kept (a late confirmation is not: it needs the window).
-func (a *topicApplier) writeSide(ctx context.Context, c client.Client, r client.Reader, counted, late []Item) error {
+func (a *topicApplier) writeSide(ctx context.Context, c client.Client, r client.Reader, counted, late []Item) (int, error) {
 	all := append(append([]Item(nil), counted...), late...)
 	if len(tokenEvents(all)) == 0 {
-		return nil
+		return 0, nil
 	}
 	tc, err := storeTokens(ctx, c, r, a.t, all, a.perShard)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	st := a.stats()
 	st.Total, st.Active, st.Stopped, st.Secrets = tc.total, tc.active, tc.stopped, tc.secrets
-	return nil
+	return tc.bytesWritten, nil
 }
 
 func (a *topicApplier) store(lg *ledger, late int64) {

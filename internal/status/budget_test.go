@@ -40,15 +40,16 @@ func (p *patchTimes) client(before func(n int) error) client.Client {
 	})
 }
 
-// The write budget holds over all objects: 20 links written at once by a Store allowed 5 writes a
-// second take about 3 seconds (5 at once, then 5 a second), and every write is stored.
+// The write budget holds over all objects, counting each write by its size: 20 fresh links written at
+// once (an object's first write is estimated at 4 KB) by a Store allowed half a full write (13.5 KB) a
+// second, after a burst of one full write (27 KB), take about 4 seconds, and every write is stored.
 func TestWriteBudgetPacesWritesOverAllObjects(t *testing.T) {
 	keys := make([]types.NamespacedName, 20)
 	for i := range keys {
 		keys[i] = newLink(t)
 	}
 	var pt patchTimes
-	w := status.NewStore(pt.client(nil), k8s, status.Options{FlushInterval: time.Millisecond, WritesPerSecond: 5})
+	w := status.NewStore(pt.client(nil), k8s, status.Options{FlushInterval: time.Millisecond, WritesPerSecond: 0.5})
 	start := time.Now()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -67,10 +68,10 @@ func TestWriteBudgetPacesWritesOverAllObjects(t *testing.T) {
 	if failed.Load() != 0 {
 		t.Fatalf("%d writes failed", failed.Load())
 	}
-	if took := time.Since(start); took < 2500*time.Millisecond {
-		t.Fatalf("20 writes at 5 per second took %s, want about 3s", took)
+	if took := time.Since(start); took < 3*time.Second {
+		t.Fatalf("20 writes of 4 KB at 13.5 KB a second after a 27 KB burst took %s, want about 4s", took)
 	}
-	// No second holds more than the burst and one second's tokens.
+	// No second holds more than the burst and one second's budget: 40.5 KB, 10 writes of 4 KB.
 	for i := range pt.times {
 		in := 0
 		for _, u := range pt.times[i:] {
@@ -87,11 +88,12 @@ func TestWriteBudgetPacesWritesOverAllObjects(t *testing.T) {
 // Deliveries that cannot get the budget in time are answered 503 by their deadline, never late, and
 // what they carried is not stored afterwards.
 func TestWriteBudgetExhaustedAnswersInTime(t *testing.T) {
-	keys := make([]types.NamespacedName, 6)
+	keys := make([]types.NamespacedName, 24)
 	for i := range keys {
 		keys[i] = newLink(t)
 	}
-	w := status.NewStore(k8s, k8s, status.Options{FlushInterval: time.Millisecond, WritesPerSecond: 1, AttemptTimeout: 500 * time.Millisecond})
+	// A burst of 27 KB takes about ten of these writes; then 1.35 KB a second is far too little.
+	w := status.NewStore(k8s, k8s, status.Options{FlushInterval: time.Millisecond, WritesPerSecond: 0.05, AttemptTimeout: 500 * time.Millisecond})
 	var wg sync.WaitGroup
 	var ok, unavailable atomic.Int64
 	for i, k := range keys {

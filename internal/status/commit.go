@@ -30,7 +30,7 @@ func (s *Store) run(q *queue) {
 	for {
 		// The budget first, holding no slot and taking no part, so that a part can still be abandoned
 		// at its deadline. When the budget cannot be had in time, the parts fail now, never attempted.
-		if !s.budget.wait(s.maxBudgetWait(q)) {
+		if !s.budget.wait(q.costKB, s.maxBudgetWait(q)) {
 			s.failPending(q, "the status write budget is spent")
 			return
 		}
@@ -127,6 +127,10 @@ func (s *Store) commit(q *queue, batch []*part) bool {
 		case resultOK, resultGone:
 			if result == resultOK {
 				s.m.stored(q.target.Kind, out)
+				// The next write of this object is estimated at this one's size.
+				cost := s.budget.costKB(out.storedBytes)
+				s.budget.charge(cost - q.costKB)
+				q.costKB = cost
 			}
 			for _, p := range batch {
 				p.result <- nil
@@ -174,7 +178,10 @@ type outcome struct {
 	written                  bool // a write was sent
 	counted, duplicate, late int
 	patchBytes               int
-	coverage                 time.Duration // how far back the window reaches; 0 while it dropped nothing
+	// storedBytes estimates what etcd stores for the commit: the object's status bookkeeping and the
+	// token shards rewritten, plus a fixed allowance for the rest of the object.
+	storedBytes int
+	coverage    time.Duration // how far back the window reaches; 0 while it dropped nothing
 }
 
 // attempt reads the object from the API server, applies the parts, and writes the status with an
@@ -217,11 +224,15 @@ func (s *Store) attempt(ctx context.Context, t Target, batch []*part) (outcome, 
 	out.counted, out.late = len(counted), len(late)
 	if sw, ok := ap.(sideWriter); ok {
 		// Nothing of the status is written yet; a failure here fails the attempt as not stored.
-		if err := sw.writeSide(ctx, s.c, s.live, counted, late); err != nil {
+		n, err := sw.writeSide(ctx, s.c, s.live, counted, late)
+		if err != nil {
 			return out, err
 		}
+		out.storedBytes += n
 	}
 	ap.store(lg, int64(len(late)))
+	stored := ap.ledger()
+	out.storedBytes += objectAllowance + len(stored.Window) + len(stored.Sketch)
 	if since := lg.win.coveredSince(); !since.IsZero() {
 		out.coverage = time.Since(since)
 	}
@@ -231,6 +242,9 @@ func (s *Store) attempt(ctx context.Context, t Target, batch []*part) (outcome, 
 	out.patchBytes = patch.n
 	return out, err
 }
+
+// objectAllowance is what a link or topic holds besides its ledger: spec, metadata, conditions, counts.
+const objectAllowance = 2048
 
 // sizedPatch records the size of the patch it sends, for the bytes-written metric.
 type sizedPatch struct {

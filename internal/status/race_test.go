@@ -56,3 +56,4 @@ func TestOutcomeUnknownOnOneReplicaRetriedOnTheOther(t *testing.T) {
 		})
 	}
 }
+

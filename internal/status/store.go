@@ -19,9 +19,9 @@ type Options struct {
 	// MaxFlushInterval is how far an object's interval grows while events keep arriving for it: a hot
 	// object is written about once per MaxFlushInterval whatever its event rate. Default 1s.
 	MaxFlushInterval time.Duration
-	// WritesPerSecond is this Store's budget of status writes, over all objects; 0 means
-	// DefaultWritesPerSecond, a negative value no budget. It bounds what the API server and etcd see
-	// whatever the load (see DefaultWritesPerSecond).
+	// WritesPerSecond is this Store's budget of status writes, over all objects, in full writes (a link
+	// status at its largest, 27 KB; a smaller write counts by its size, see budget); 0 means
+	// DefaultWritesPerSecond, a negative value no budget. It bounds what etcd keeps whatever the load.
 	WritesPerSecond float64
 	// AttemptTimeout bounds one read-modify-write against the API server. A part whose delivery has less
 	// time left than this is not attempted: it fails at once rather than risk an answer after its deadline.
@@ -42,9 +42,9 @@ type Options struct {
 }
 
 // DefaultWritesPerSecond keeps etcd's growth below what the API server's compaction (every 5 minutes
-// by default) frees: etcd holds between 5 and 10 minutes of history, and a link's status at its largest
-// (full window and sketch) is about 27 KB, so 25 writes/s per replica, 50 for the default two replicas,
-// peak at 50 x 27 KB x 600 s = 810 MB, well under etcd's default 2 GiB quota, whatever the load.
+// by default) frees: etcd holds between 5 and 10 minutes of history, so 25 full writes (27 KB) a second
+// per replica, 50 for the default two replicas, peak at 50 x 27 KB x 600 s = 810 MB, well under etcd's
+// default 2 GiB quota, whatever the load.
 const DefaultWritesPerSecond = 25
 
 func (o *Options) defaults() {
@@ -119,6 +119,7 @@ type queue struct {
 	target  Target
 	pending []*part
 	running bool
+	costKB  int // what the object's last write cost the budget: the estimate for its next
 }
 
 // Write implements Writer.
@@ -191,7 +192,7 @@ func (s *Store) await(ctx context.Context, p *part) error {
 func (s *Store) queueLocked(t Target) *queue {
 	q := s.queues[t]
 	if q == nil {
-		q = &queue{target: t}
+		q = &queue{target: t, costKB: 4}
 		s.queues[t] = q
 	}
 	return q

@@ -61,10 +61,11 @@ func tokenKey(token string) string {
 // shardName names the n-th shard of a topic.
 func shardName(topic string, n int) string { return fmt.Sprintf("%s-optins-%d", topic, n) }
 
-// tokenCounts are the topic's derived counts.
+// tokenCounts are the topic's derived counts, and the bytes of the shards written.
 type tokenCounts struct {
 	total, active, stopped int64
 	secrets                []string
+	bytesWritten           int
 }
 
 // storeTokens writes the opt-ins, stops and resumes of items into topic t's shards and returns the
@@ -108,12 +109,18 @@ func storeTokens(ctx context.Context, c client.Client, r client.Reader, t *messe
 		shards[n].Data[key] = data
 		changed[n] = true
 	}
+	written := 0
 	for n := range changed {
 		if err := saveShard(ctx, c, &shards[n]); err != nil {
 			return tokenCounts{}, err
 		}
+		for _, v := range shards[n].Data {
+			written += len(v) + 32 // the value and its key
+		}
 	}
-	return countShards(shards), nil
+	tc := countShards(shards)
+	tc.bytesWritten = written
+	return tc, nil
 }
 
 // tokenEvents returns the items' notification opt-ins that carry a token, oldest first.

@@ -116,3 +116,31 @@ func TestWindowMigratesTheFormatBefore(t *testing.T) {
 		t.Fatal("a fingerprint of the format before is not recognised")
 	}
 }
+
+// The budget counts writes by size: its burst is one second's worth, at least one full write.
+func TestBudgetCountsWritesBySize(t *testing.T) {
+	b := newBudget(10) // 270 KB a second, burst 270 KB
+	start := time.Now()
+	for range 90 { // 90 writes of 3 KB: the burst
+		if !b.wait(3, time.Second) {
+			t.Fatal("a write within the burst was refused")
+		}
+	}
+	if took := time.Since(start); took > 50*time.Millisecond {
+		t.Fatalf("the burst took %s, want no wait", took)
+	}
+	if b.wait(fullWriteKB, 10*time.Millisecond) {
+		t.Fatal("a full write past the burst went without waiting for its 100 ms")
+	}
+	b.charge(1000) // more than the burst is capped at the burst: the next second is spent
+	if b.wait(1, 500*time.Millisecond) {
+		t.Fatal("a write after a charge of a whole burst went within half a second")
+	}
+	if got := newBudget(1).costKB(1 << 20); got != fullWriteKB {
+		t.Fatalf("cost of 1 MiB at one write a second = %d KB, want the burst, %d", got, fullWriteKB)
+	}
+	none := newBudget(-1)
+	if !none.wait(1<<20, 0) {
+		t.Fatal("no budget refused a write")
+	}
+}

@@ -74,6 +74,17 @@ func TestBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	mpage := &messengerv1.MessengerPage{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "the-page"},
+		Spec: messengerv1.MessengerPageSpec{
+			Page:                 messengerv1.PageRef{ID: "1234567890"},
+			AccessTokenSecretRef: messengerv1.SecretKeySelector{Name: "page-token", Key: "token"},
+		},
+	}
+	if err := c.Create(context.Background(), mpage); err != nil {
+		t.Fatal(err)
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- run(ctx, o) }()
@@ -108,6 +119,17 @@ func TestBinary(t *testing.T) {
 	if r := got.Status.Referrals; r == nil || r.Total != 1 {
 		t.Errorf("status.referrals after one acknowledged referral: %+v, want total 1", r)
 	}
+	// The kill-switch watchdog: the Page's MessengerPage learns when a delivery was last answered 200.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var p messengerv1.MessengerPage
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(mpage), &p); err != nil {
+			return err
+		}
+		if p.Status.Webhook == nil || p.Status.Webhook.LastDeliveryTime == nil {
+			return fmt.Errorf("status.webhook %+v: no last delivery recorded", p.Status.Webhook)
+		}
+		return nil
+	})
 
 	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
 	if err != nil {
