@@ -80,17 +80,18 @@ var (
 	sharedErr  error
 )
 
-// Main runs the package's tests and stops the server Shared started, if any. Use it as TestMain.
-func Main(m *testing.M) {
+// Run runs the package's tests, stops the server Shared started, if any, and returns the exit code.
+// Use it in TestMain: os.Exit(pgtest.Run(m)).
+func Run(m *testing.M) int {
 	code := m.Run()
 	if shared != nil && shared.dir != "" {
 		_ = exec.Command(script(), "stop", shared.dir).Run()
 	}
-	os.Exit(code)
+	return code
 }
 
 // Shared returns the test binary's shared server: MMELINK_TEST_PG_DSN, or one started once (stopped by
-// Main).
+// Run).
 func Shared(t testing.TB) *Server {
 	t.Helper()
 	sharedOnce.Do(func() {
