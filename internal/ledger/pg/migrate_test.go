@@ -95,7 +95,7 @@ func TestOpenErrorsDoNotEchoTheDSN(t *testing.T) {
 	defer cancel()
 	for _, dsn := range []string{
 		"postgres://mmelink:s3cr3t-pw@127.0.0.1:1/ledger?sslmode=disable", // nothing listens on port 1
-		"postgres://mmelink:s3cr3t-pw@127.0.0.1:99999999/ledger",         // does not parse
+		"postgres://mmelink:s3cr3t-pw@127.0.0.1:99999999/ledger",          // does not parse
 		"host=127.0.0.1 port=1 user=mmelink password=s3cr3t-pw dbname=ledger sslmode=disable",
 	} {
 		_, err := Open(ctx, dsn, 1)
