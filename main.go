@@ -18,7 +18,6 @@ import (
 	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/kubeconfig"
 	"github.com/mmelink/operator/internal/scheme"
-	"github.com/mmelink/operator/internal/status"
 	webhookserver "github.com/mmelink/operator/webhook-server"
 )
 
@@ -89,7 +88,7 @@ func run(ctx context.Context, o options) error {
 		Graph: gc, GraphPageRate: o.graphPageRate}); err != nil {
 		return err
 	}
-	var store *status.Store
+	var store webhookserver.Drainer
 	if o.webhook.Addr != "0" {
 		wc, err := o.webhook.Config(ctrl.Log.WithName("webhook-server"))
 		if err != nil {

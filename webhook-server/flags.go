@@ -15,6 +15,7 @@ type Flags struct {
 	AppSecretFile, VerifyTokenFile string
 	MaxBodyBytes                   int64
 	CommitTimeout, ShutdownTimeout time.Duration
+	Ledger                         LedgerFlags
 }
 
 // Bind registers the flags on fs; addrHelp describes the address flag, which differs between binaries.
@@ -29,6 +30,7 @@ func (f *Flags) Bind(fs *flag.FlagSet, prefix, addrHelp string) {
 		"Time to store a delivery before answering 503; keep it under Meta's 5s.")
 	fs.DurationVar(&f.ShutdownTimeout, prefix+"shutdown-timeout", DefaultShutdownTimeout,
 		"Time in-flight deliveries get to finish on shutdown.")
+	f.Ledger.Bind(fs)
 }
 
 // Config loads the secrets and returns the settings for AddToManager.
@@ -39,6 +41,6 @@ func (f *Flags) Config(log logr.Logger) (Config, error) {
 	}
 	return Config{
 		Addr: f.Addr, AppSecret: appSecret, VerifyToken: verifyToken, MaxBodyBytes: f.MaxBodyBytes,
-		CommitTimeout: f.CommitTimeout, ShutdownTimeout: f.ShutdownTimeout, Log: log,
+		CommitTimeout: f.CommitTimeout, ShutdownTimeout: f.ShutdownTimeout, Ledger: f.Ledger, Log: log,
 	}, nil
 }

@@ -23,6 +23,8 @@ type Config struct {
 	CommitTimeout, ShutdownTimeout time.Duration
 	// Status tunes the status writer; its Registerer and Log are filled in when empty.
 	Status status.Options
+	// Ledger chooses where events are kept (ledger.go); the zero value is the embedded status ledger.
+	Ledger LedgerFlags
 	Log    logr.Logger
 	// Registerer receives the server's and the writer's metrics; controller-runtime's registry (the
 	// manager's /metrics) when nil.
@@ -33,7 +35,7 @@ type Config struct {
 // to mgr (on every replica: it needs no leader). The manager's cache must use index.CacheOptions and
 // have the index.Setup indexes. After mgr.Start returns, close the returned writer so that commits still
 // running (a revert, a part whose delivery was abandoned) get a bounded time to finish.
-func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.Store, error) {
+func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (Drainer, error) {
 	var synced atomic.Bool
 	go func() {
 		// Returns false, and leaves the server unready, only when ctx ends first.
@@ -52,8 +54,10 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 	if so.Log.GetSink() == nil {
 		so.Log = c.Log.WithName("status")
 	}
-	// The cache-backed client reads objects first; the API reader is for re-reading after a conflict.
-	store := status.NewWriter(mgr.GetClient(), mgr.GetAPIReader(), so)
+	store, err := newWriter(ctx, mgr, c, reg, so)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := New(Options{
 		Addr:            c.Addr,
 		AppSecret:       c.AppSecret,
@@ -82,7 +86,7 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (*status.S
 // StartAndDrain runs mgr until ctx ends. Then, with the server stopped and every delivery answered, it
 // gives the commits the writer still runs (a revert, an abandoned part) up to timeout to finish. store
 // may be nil, for a manager whose webhook server is turned off.
-func StartAndDrain(ctx context.Context, mgr manager.Manager, store *status.Store, timeout time.Duration) error {
+func StartAndDrain(ctx context.Context, mgr manager.Manager, store Drainer, timeout time.Duration) error {
 	err := mgr.Start(ctx)
 	if store == nil {
 		return err
