@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -40,7 +41,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = exec.Command(script(), "stop", s.dir).Run() })
+	t.Cleanup(func() { _ = exec.Command(script(), "stop", s.dir).Run() }) //nolint:gosec // G204: the repository's own script
 	return s
 }
 
@@ -49,10 +50,11 @@ func start() (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temporary directory for PostgreSQL: %w", err)
 	}
-	out, err := exec.Command(script(), "start", dir).Output()
+	out, err := exec.Command(script(), "start", dir).Output() //nolint:gosec // G204: the repository's own script
 	if err != nil {
 		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			msg = string(ee.Stderr)
 		}
 		_ = os.RemoveAll(dir)
@@ -69,7 +71,7 @@ func (s *Server) Resume(t testing.TB) { s.ctl(t, "resume") }
 
 func (s *Server) ctl(t testing.TB, verb string) {
 	t.Helper()
-	if out, err := exec.Command(script(), verb, s.dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(script(), verb, s.dir).CombinedOutput(); err != nil { //nolint:gosec // G204: the repository's own script
 		t.Fatalf("postgres.sh %s: %v: %s", verb, err, out)
 	}
 }
@@ -85,7 +87,7 @@ var (
 func Run(m *testing.M) int {
 	code := m.Run()
 	if shared != nil && shared.dir != "" {
-		_ = exec.Command(script(), "stop", shared.dir).Run()
+		_ = exec.Command(script(), "stop", shared.dir).Run() //nolint:gosec // G204: the repository's own script
 	}
 	return code
 }
@@ -122,7 +124,7 @@ func (s *Server) Database(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("connecting to the test PostgreSQL: %v", err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("creating database %s: %v", name, err)
 	}
@@ -131,7 +133,7 @@ func (s *Server) Database(t testing.TB) string {
 		if err != nil {
 			return // the server is gone already (a private one stopped first)
 		}
-		defer c.Close(context.Background())
+		defer func() { _ = c.Close(context.Background()) }()
 		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	})
 	u, err := url.Parse(s.DSN)

@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5/pgxpool"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/delivery"
@@ -35,6 +37,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard()) // the caches' own lines are not what these tests look at
 	code := pgtest.Run(m)
 	if kubeEnv != nil {
 		_ = kubeEnv.Stop()
@@ -79,11 +82,6 @@ func testKeys(t testing.TB) *Keys {
 		t.Fatal(err)
 	}
 	return k
-}
-
-var nsCount struct {
-	sync.Mutex
-	n int
 }
 
 // newLink creates a MessengerLink in a namespace of its own.
