@@ -15,7 +15,7 @@ const compactLimit = 20000
 
 // foldDeltas moves committed deltas into mmelink_counts. DELETE ... RETURNING and the upsert are one
 // statement: a delta is folded exactly once, and a writer's delta that is not committed yet is simply
-// not seen, and folded by a later pass. It returns the objects whose counts changed.
+// not seen, and folded by a later pass. It returns each moved delta's object and person hashes.
 const foldDeltas = `
 WITH moved AS (
 	DELETE FROM mmelink_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM mmelink_deltas LIMIT $1))
@@ -26,17 +26,12 @@ WITH moved AS (
 	FROM moved GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
 	ON CONFLICT (object_uid, day, kind, source, ref) DO UPDATE SET n = c.n + excluded.n,
 		first_time = least(c.first_time, excluded.first_time), last_time = greatest(c.last_time, excluded.last_time)
-	RETURNING object_uid
 )
-SELECT DISTINCT object_uid::text FROM folded`
+SELECT object_uid::text, people FROM moved`
 
-const movePeople = `
-DELETE FROM mmelink_people_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM mmelink_people_deltas LIMIT $1))
-RETURNING object_uid::text, people`
-
-// compact folds the deltas and the people hashes committed so far, in one transaction, and returns the
-// objects that changed. The people hashes go into each object's HyperLogLog sketch: the unique-people
-// estimate outlives the events' retention without keeping anyone's hash beyond it.
+// compact folds the deltas committed so far, in one transaction with the people hashes they carry, and
+// returns the objects that changed. The hashes go into each object's HyperLogLog sketch: the
+// unique-people estimate outlives the events' retention without keeping anyone's hash beyond it.
 func compact(ctx context.Context, pool *pgxpool.Pool) (map[string]bool, error) {
 	changed := map[string]bool{}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -44,21 +39,14 @@ func compact(ctx context.Context, pool *pgxpool.Pool) (map[string]bool, error) {
 		if err != nil {
 			return err
 		}
-		uids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		for _, u := range uids {
-			changed[u] = true
-		}
-		rows, err = tx.Query(ctx, movePeople, compactLimit)
-		if err != nil {
-			return err
-		}
 		people := map[string]*sketch.HLL{}
 		var uid string
 		var hashes [][]byte
 		_, err = pgx.ForEachRow(rows, []any{&uid, &hashes}, func() error {
+			changed[uid] = true
+			if len(hashes) == 0 {
+				return nil
+			}
 			h := people[uid]
 			if h == nil {
 				h = sketch.New()

@@ -15,7 +15,7 @@ import (
 // insertEvents stores a flush's events in one statement: the objects not seen before, the events not
 // stored before (ON CONFLICT DO NOTHING: a redelivery, wherever its first delivery landed, inserts
 // nothing), and, for exactly the rows it inserted, one delta row per object, day, kind, source and ref,
-// and the person hashes. It returns how many events it inserted.
+// with the person hashes. It returns how many events it inserted.
 const insertEvents = `
 WITH objs AS (
 	INSERT INTO mmelink_objects (uid, kind, namespace, name)
@@ -31,12 +31,10 @@ WITH objs AS (
 	ON CONFLICT DO NOTHING
 	RETURNING object_uid, event_time, kind, source, ref, person
 ), deltas AS (
-	INSERT INTO mmelink_deltas (object_uid, day, kind, source, ref, n, first_time, last_time)
-	SELECT object_uid, (event_time AT TIME ZONE 'UTC')::date, kind, source, ref, count(*), min(event_time), max(event_time)
+	INSERT INTO mmelink_deltas (object_uid, day, kind, source, ref, n, first_time, last_time, people)
+	SELECT object_uid, (event_time AT TIME ZONE 'UTC')::date, kind, source, ref, count(*), min(event_time), max(event_time),
+		array_agg(person) FILTER (WHERE person IS NOT NULL)
 	FROM ins GROUP BY 1, 2, 3, 4, 5
-), people AS (
-	INSERT INTO mmelink_people_deltas (object_uid, people)
-	SELECT object_uid, array_agg(person) FROM ins WHERE person IS NOT NULL GROUP BY 1
 )
 SELECT count(*) FROM ins`
 
@@ -82,13 +80,19 @@ func (w *Writer) flush(batch []*request) error {
 		w.o.Log.V(1).Info("ledger flush failed", "deliveries", len(batch), "events", len(rows), "error", clean(err).Error())
 		return fmt.Errorf("%w: %w", status.ErrUnavailable, clean(err))
 	}
+	for _, r := range res.kept { // their objects are in mmelink_objects now
+		w.known.Store(r.obj.uid, struct{}{})
+	}
 	w.m.events.WithLabelValues(outcomeCounted).Add(float64(res.inserted))
 	w.m.events.WithLabelValues(outcomeDuplicate).Add(float64(res.stored - res.inserted))
 	w.m.late.Add(float64(res.late))
 	return nil
 }
 
-type flushResult struct{ stored, inserted, late int }
+type flushResult struct {
+	kept                   []row // the rows not late, which the transaction stored or found stored
+	stored, inserted, late int
+}
 
 func (w *Writer) commit(ctx context.Context, rows []row) (flushResult, error) {
 	var res flushResult
@@ -108,12 +112,12 @@ func (w *Writer) commit(ctx context.Context, rows []row) (flushResult, error) {
 			}
 			kept = append(kept, r)
 		}
-		res.stored = len(kept)
+		res.stored, res.kept = len(kept), kept
 		if len(kept) == 0 {
 			return nil
 		}
 		b := &pgx.Batch{}
-		b.Queue(insertEvents, eventArgs(kept)...).QueryRow(func(r pgx.Row) error { return r.Scan(&res.inserted) })
+		b.Queue(insertEvents, w.eventArgs(kept)...).QueryRow(func(r pgx.Row) error { return r.Scan(&res.inserted) })
 		if toks := latestTokens(kept); len(toks) > 0 {
 			b.Queue(upsertTokens, tokenArgs(toks)...)
 		}
@@ -122,7 +126,7 @@ func (w *Writer) commit(ctx context.Context, rows []row) (flushResult, error) {
 	return res, err
 }
 
-func eventArgs(rows []row) []any {
+func (w *Writer) eventArgs(rows []row) []any {
 	n := len(rows)
 	var (
 		ouid, okind, ons, oname []string
@@ -133,7 +137,7 @@ func eventArgs(rows []row) []any {
 	)
 	for i, r := range rows {
 		uid[i], fp[i], times[i], kind[i], source[i], ref[i], person[i] = r.obj.uid, r.fingerprint, r.time, r.kind, r.source, r.ref, r.person
-		if !seen[r.obj.uid] {
+		if _, known := w.known.Load(r.obj.uid); !known && !seen[r.obj.uid] {
 			seen[r.obj.uid] = true
 			ouid, okind, ons, oname = append(ouid, r.obj.uid), append(okind, string(r.obj.Kind)), append(ons, r.obj.Namespace), append(oname, r.obj.Name)
 		}

@@ -40,7 +40,8 @@ CREATE TABLE mmelink_events (
 ) PARTITION BY RANGE (event_time);
 
 -- What each commit counted, appended (never updated: no hot rows), folded into mmelink_counts by the
--- projector with DELETE ... RETURNING, so that every delta is folded exactly once.
+-- projector with DELETE ... RETURNING, so that every delta is folded exactly once. people holds the
+-- person hashes of the delta's events, for the unique-people sketch.
 CREATE TABLE mmelink_deltas (
 	object_uid uuid NOT NULL,
 	day        date NOT NULL,
@@ -49,11 +50,8 @@ CREATE TABLE mmelink_deltas (
 	ref        text NOT NULL,
 	n          bigint NOT NULL,
 	first_time timestamptz NOT NULL,
-	last_time  timestamptz NOT NULL
-);
-CREATE TABLE mmelink_people_deltas (
-	object_uid uuid NOT NULL,
-	people     bytea[] NOT NULL
+	last_time  timestamptz NOT NULL,
+	people     bytea[]
 );
 
 -- The counts, per object, UTC day, kind, source and ref: kept forever (a few rows per object and day).
@@ -82,10 +80,5 @@ CREATE TABLE mmelink_tokens (
 	updated_at  timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (object_uid, token_key)
 );
-`},
-	{3, "changed-object index", `
--- The projector reads counts per object; the primary key's prefix serves it. Events are looked up by
--- the primary key only; this index serves the operators' "what arrived lately" queries and the docs.
-CREATE INDEX mmelink_events_inserted_at ON mmelink_events (inserted_at);
 `},
 }

@@ -65,6 +65,9 @@ type Writer struct {
 	o      Options
 	m      *metrics
 
+	// known holds the UIDs already in mmelink_objects: a flush inserts only the others.
+	known sync.Map
+
 	mu       sync.Mutex
 	queue    []*request
 	inFlight int
