@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -111,7 +112,7 @@ func openLoop(b *testing.B, w status.Writer, pgw *Writer, targets []status.Targe
 			latencies []time.Duration
 			ok, sent  atomic.Int64
 		)
-		flushesBefore := flushCount(b, pgw)
+		flushesBefore, flushSecsBefore := flushCount(b, pgw), flushSeconds(b, pgw)
 		start := time.Now()
 		for i := 0; ; i++ {
 			at := start.Add(time.Duration(i) * interval)
@@ -156,9 +157,21 @@ func openLoop(b *testing.B, w status.Writer, pgw *Writer, targets []status.Targe
 			if f := flushCount(b, pgw) - flushesBefore; f > 0 {
 				b.ReportMetric(float64(ok.Load()*int64(per))/f, "events/flush")
 				b.ReportMetric(f/window.Seconds(), "flushes/s")
+				b.ReportMetric(1000*(flushSeconds(b, pgw)-flushSecsBefore)/f, "ms/flush")
 			}
 		}
 	}
+}
+
+func flushSeconds(b *testing.B, w *Writer) float64 {
+	if w == nil {
+		return 0
+	}
+	var m dto.Metric
+	if err := w.m.latency.Write(&m); err != nil {
+		b.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleSum()
 }
 
 func flushCount(b *testing.B, w *Writer) float64 {
