@@ -81,6 +81,11 @@ func newWriter(ctx context.Context, mgr manager.Manager, c Config, reg prometheu
 	if err != nil {
 		return nil, fmt.Errorf("opening the PostgreSQL ledger: %w", err)
 	}
+	// The partitions first, so that the first deliveries find them; then every minute (Maintainer).
+	if _, err := pgledger.Maintain(openCtx, pool, lf.Retention); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	log := c.Log.WithName("ledger")
 	w := pgledger.NewWriter(pool, mgr.GetCache(), keys, pgledger.Options{Registerer: reg, Log: log})
 	for _, r := range []manager.Runnable{
