@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/delivery"
@@ -67,6 +69,11 @@ func TestBinaryWithPostgresLedger(t *testing.T) {
 	if err := c.Create(context.Background(), lnk); err != nil {
 		t.Fatal(err)
 	}
+	// run registers the server's metrics in controller-runtime's global registry, and TestBinary's run
+	// has registered them already in this process: this run gets a registry of its own.
+	prev := ctrlmetrics.Registry
+	ctrlmetrics.Registry = prometheus.NewRegistry()
+	t.Cleanup(func() { ctrlmetrics.Registry = prev })
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- run(ctx, o) }()
