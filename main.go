@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -17,18 +18,21 @@ import (
 	"github.com/mmelink/operator/internal/graph"
 	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/kubeconfig"
+	"github.com/mmelink/operator/internal/memlimit"
 	"github.com/mmelink/operator/internal/scheme"
 	webhookserver "github.com/mmelink/operator/webhook-server"
 )
 
 type options struct {
-	metricsAddr, probeAddr string
-	leaderElect            bool
-	leaderElectionID       string
-	appID                  string
-	linkWorkers            int
-	graphURL, graphVersion string
-	graphPageRate          float64
+	metricsAddr, probeAddr  string
+	leaderElect             bool
+	leaderElectionID        string
+	leaderElectionNamespace string
+	appID                   string
+	linkWorkers             int
+	graphURL, graphVersion  string
+	graphPageRate           float64
+	pageRecheck             time.Duration
 	// webhook configures the bundled webhook server; --webhook-bind-address=0 turns it off (then run the
 	// webhook-server binary as its own Deployment).
 	webhook webhookserver.Flags
@@ -37,26 +41,36 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
-	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
-	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader so that only one replica runs the controllers.")
-	flag.StringVar(&o.leaderElectionID, "leader-election-id", "mmelink-operator.messenger.mmelink.io", "Name of the leader-election Lease.")
-	flag.StringVar(&o.appID, "messenger-app-id", os.Getenv("MMELINK_APP_ID"), "Meta app ID written into Send-to-Messenger snippets (public; env MMELINK_APP_ID).")
-	flag.IntVar(&o.linkWorkers, "messengerlink-workers", 4, "MessengerLinks reconciled at once.")
-	flag.StringVar(&o.graphURL, "graph-api-url", graph.DefaultBaseURL, "Root URL of Meta's Graph API (an emulator's in tests and demos).")
-	flag.StringVar(&o.graphVersion, "graph-api-version", graph.DefaultAPIVersion, "Graph API version called unless a NotificationTopic sets spec.graphAPIVersion.")
-	flag.Float64Var(&o.graphPageRate, "graph-page-rate", controllers.DefaultGraphPageRate, "Send API calls per second per Page, across all its NotificationTopics.")
-	o.webhook.Bind(flag.CommandLine, "webhook-", "Address of the bundled Messenger webhook server; 0 turns it off.")
-	o.kube.Bind(flag.CommandLine)
+	o.bind(flag.CommandLine)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	memlimit.Apply(ctrl.Log)
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
+}
+
+// bind registers the flags on fs. Leader election is off by default, as in kubebuilder's scaffold, so
+// that `manager --kubeconfig=...` runs on a laptop; the Deployment turns it on (config/manager).
+func (o *options) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica runs the controllers (the Deployment sets it).")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "mmelink-operator.messenger.mmelink.io", "Name of the leader-election Lease.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader-election Lease; default: the pod's own namespace (required with --leader-elect outside a pod).")
+	fs.StringVar(&o.appID, "messenger-app-id", os.Getenv("MMELINK_APP_ID"), "Meta app ID written into Send-to-Messenger snippets, and the app MessengerPages keep subscribed unless spec.appID names another (public; env MMELINK_APP_ID).")
+	fs.DurationVar(&o.pageRecheck, "messengerpage-recheck-interval", controllers.DefaultPageRecheckInterval, "How often a MessengerPage's Page is read again from Meta without a change (each read counts against Meta's 10 profile calls per 10 minutes).")
+	fs.IntVar(&o.linkWorkers, "messengerlink-workers", controllers.DefaultWorkers, "MessengerLinks reconciled at once.")
+	fs.StringVar(&o.graphURL, "graph-api-url", graph.DefaultBaseURL, "Root URL of Meta's Graph API (an emulator's in tests and demos).")
+	fs.StringVar(&o.graphVersion, "graph-api-version", graph.DefaultAPIVersion, "Graph API version called unless a NotificationTopic sets spec.graphAPIVersion.")
+	fs.Float64Var(&o.graphPageRate, "graph-page-rate", controllers.DefaultGraphPageRate, "Send API calls per second per Page, across all its NotificationTopics.")
+	o.webhook.Bind(fs, "webhook-", "Address of the bundled Messenger webhook server; 0 turns it off.")
+	o.kube.Bind(fs)
 }
 
 func run(ctx context.Context, o options) error {
@@ -71,6 +85,7 @@ func run(ctx context.Context, o options) error {
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              o.leaderElectionID,
+		LeaderElectionNamespace:       o.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
@@ -85,7 +100,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("graph API client: %w", err)
 	}
 	if err := controllers.Setup(ctx, mgr, controllers.Config{AppID: o.appID, LinkWorkers: o.linkWorkers,
-		Graph: gc, GraphPageRate: o.graphPageRate}); err != nil {
+		Graph: gc, GraphPageRate: o.graphPageRate, PageRecheckInterval: o.pageRecheck}); err != nil {
 		return err
 	}
 	var store webhookserver.Drainer

@@ -22,6 +22,7 @@ import (
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/scheme"
+	"github.com/mmelink/operator/internal/testenv"
 )
 
 // benchWorkers is the controller's default MaxConcurrentReconciles; the baseline writes with as many
@@ -221,7 +222,7 @@ func sampleContent(b *testing.B, c client.Client, ns string) *corev1.ConfigMap {
 		b.Fatal(err)
 	}
 	var cm corev1.ConfigMap
-	waitFor(b, func() error {
+	testenv.Eventually(b, wait, func() error {
 		return c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "sample-mlink"}, &cm)
 	})
 	return &cm
@@ -372,24 +373,5 @@ func deleteBenchObjects(b *testing.B, c client.Client, ns string) {
 
 func newBenchNamespace(b *testing.B) string {
 	b.Helper()
-	name := fmt.Sprintf("bench-%d", nsCounter.Add(1))
-	if err := k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-		b.Fatal(err)
-	}
-	return name
-}
-
-func waitFor(b *testing.B, check func() error) {
-	b.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return testenv.NewNamespace(b, k8sClient)
 }

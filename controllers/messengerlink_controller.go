@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -36,7 +37,7 @@ type MessengerLinkReconciler struct {
 	AppID string
 	// RecheckInterval overrides DefaultRecheckInterval.
 	RecheckInterval time.Duration
-	// MaxConcurrentReconciles defaults to 4.
+	// MaxConcurrentReconciles defaults to DefaultWorkers.
 	MaxConcurrentReconciles int
 	// SkipNameValidation lets tests run a second manager in one process.
 	SkipNameValidation bool
@@ -76,18 +77,27 @@ func (r *MessengerLinkReconciler) reconcile(ctx context.Context, link *messenger
 		return ctrl.Result{}, nil
 	}
 
-	owner, err := r.refOwner(ctx, link)
+	if allowed, err := pageGate(ctx, r.Client, link, link.Spec.Page.ID); err != nil {
+		markReconciling(link, messengerv1.ReasonWriteFailed, err.Error())
+		return ctrl.Result{}, err
+	} else if !allowed {
+		link.Status.Claim = ""
+		return ctrl.Result{}, nil
+	}
+	claims, err := r.claimants(ctx, link.PageRefKey())
 	if err != nil {
 		markReconciling(link, messengerv1.ReasonWriteFailed, err.Error())
 		return ctrl.Result{}, err
 	}
-	if owner != nil {
-		msg := fmt.Sprintf("ref %q of Page %s is claimed by MessengerLink %s/%s, which is older; change the ref or delete the other link",
-			link.Spec.Ref, link.Spec.Page.ID, owner.Namespace, owner.Name)
+	if holder := claimHolder(link, claims); holder != nil {
+		link.Status.Claim = ""
+		msg := fmt.Sprintf("ref %q of Page %s is held by MessengerLink %s/%s, which claimed it before this link; "+
+			"change the ref or delete the other link", link.Spec.Ref, link.Spec.Page.ID, holder.GetNamespace(), holder.GetName())
 		markStalled(link, messengerv1.ReasonRefConflict, msg)
 		warnOnChange(link, emit, before, "ClaimRef", msg)
 		return ctrl.Result{}, nil
 	}
+	link.Status.Claim = link.PageRefKey()
 
 	name := link.GetConfigMapName()
 	lp := &linkPublisher{
@@ -117,6 +127,7 @@ type linkStatus struct {
 	Conditions         []metav1.Condition `json:"conditions,omitempty"`
 	URL                string             `json:"url,omitempty"`
 	ConfigMapName      string             `json:"configMapName,omitempty"`
+	Claim              string             `json:"claim,omitempty"`
 }
 
 func linkStatusOf(l *messengerv1.MessengerLink) linkStatus {
@@ -126,6 +137,7 @@ func linkStatusOf(l *messengerv1.MessengerLink) linkStatus {
 		Conditions:    slices.Clone(l.Status.Conditions),
 		URL:           l.Status.URL,
 		ConfigMapName: l.Status.ConfigMapName,
+		Claim:         l.Status.Claim,
 	}
 }
 
@@ -136,40 +148,32 @@ func (r *MessengerLinkReconciler) emitter(link *messengerv1.MessengerLink) event
 	}
 }
 
-// refOwner returns the older link that holds the same Page ID and ref, or nil when link holds it. The
-// claim is cluster-wide: Meta's webhooks name only the Page and the ref.
-func (r *MessengerLinkReconciler) refOwner(ctx context.Context, link *messengerv1.MessengerLink) (*messengerv1.MessengerLink, error) {
-	var claims messengerv1.MessengerLinkList
-	if err := r.List(ctx, &claims, client.MatchingFields{index.LinkPageRef: link.PageRefKey()},
+// claimants returns the links that claim key, as the cache has them. The claim is cluster-wide: Meta's
+// webhooks name only the Page and the ref.
+func (r *MessengerLinkReconciler) claimants(ctx context.Context, key string) ([]*messengerv1.MessengerLink, error) {
+	var list messengerv1.MessengerLinkList
+	if err := r.List(ctx, &list, client.MatchingFields{index.LinkPageRef: key},
 		// Read only: the cached objects themselves, not copies.
 		client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("listing links of Page %s: %w", link.Spec.Page.ID, err)
+		return nil, fmt.Errorf("listing links of Page and ref %s: %w", key, err)
 	}
-	var oldest *messengerv1.MessengerLink
-	for i := range claims.Items {
-		c := &claims.Items[i]
-		if c.DeletionTimestamp != nil {
-			continue
-		}
-		if oldest == nil || index.OlderThan(c, oldest) {
-			oldest = c
-		}
+	links := make([]*messengerv1.MessengerLink, len(list.Items))
+	for i := range list.Items {
+		links[i] = &list.Items[i]
 	}
-	if oldest == nil || oldest.UID == link.UID {
-		return nil, nil
-	}
-	return oldest, nil
+	return links, nil
 }
 
 // SetupWithManager registers the controller. Links are also reconciled when a link with the same Page
-// and ref changes, so that a ref conflict clears as soon as the older link lets go.
+// and ref changes or takes or lets go of the claim, so that a ref conflict clears as soon as the holder
+// lets go.
 func (r *MessengerLinkReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := indexConfigMapsOf(ctx, mgr, "MessengerLink"); err != nil {
 		return err
 	}
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
-		workers = 4
+		workers = DefaultWorkers
 	}
 	// What For, Owns and Watches would set up, with sources that start the workers as soon as the cache's
 	// links are queued (syncedsource.go): a bulk of links waiting at start-up is the common case here.
@@ -182,12 +186,16 @@ func (r *MessengerLinkReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		return fmt.Errorf("getting the ConfigMap informer: %w", err)
 	}
 	specChanged := predicate.GenerationChangedPredicate{}
+	onPage, onNamespace := pageWatches(mgr.GetClient(), func() client.ObjectList { return &messengerv1.MessengerLinkList{} },
+		linkItems, func(o client.Object) string { return o.(*messengerv1.MessengerLink).Spec.Page.ID })
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("messengerlink").
+		Watches(&messengerv1.MessengerPage{}, onPage).
+		Watches(&corev1.Namespace{}, onNamespace, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WatchesRawSource(newSyncedSource(links, &handler.EnqueueRequestForObject{}, specChanged)).
 		WatchesRawSource(newSyncedSource(configMaps, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
 			&messengerv1.MessengerLink{}, handler.OnlyControllerOwner()), ownedConfigMapChanges)).
-		WatchesRawSource(newSyncedSource(links, handler.EnqueueRequestsFromMapFunc(r.sameClaim), specChanged)).
+		WatchesRawSource(newSyncedSource(links, handler.EnqueueRequestsFromMapFunc(r.sameClaim), claimChanged[*messengerv1.MessengerLink]())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &r.SkipNameValidation}).
 		WithLogConstructor(func(req *ctrl.Request) logr.Logger {
 			log := mgr.GetLogger().WithValues("controller", "messengerlink",
@@ -200,24 +208,18 @@ func (r *MessengerLinkReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		Complete(r)
 }
 
-// sameClaim maps a link to the other links that claim the same Page ID and ref.
+// sameClaim maps a link to the links that claim the same Page ID and ref, so that they decide again when
+// it takes or lets go of the claim. The link itself is among them only when another link holds the claim
+// too (see claimHolder): otherwise its own status write would reconcile it once more for nothing.
 func (r *MessengerLinkReconciler) sameClaim(ctx context.Context, obj client.Object) []ctrl.Request {
 	link, ok := obj.(*messengerv1.MessengerLink)
 	if !ok {
 		return nil
 	}
-	var claims messengerv1.MessengerLinkList
-	if err := r.List(ctx, &claims, client.MatchingFields{index.LinkPageRef: link.PageRefKey()},
-		// Read only: the cached objects themselves, not copies.
-		client.UnsafeDisableDeepCopy); err != nil {
+	claims, err := r.claimants(ctx, link.PageRefKey())
+	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing links with the same ref")
 		return nil
 	}
-	reqs := make([]ctrl.Request, 0, len(claims.Items))
-	for _, c := range claims.Items {
-		if c.UID != link.UID {
-			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
-		}
-	}
-	return reqs
+	return claimRequests(link, claims)
 }

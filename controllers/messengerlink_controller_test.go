@@ -3,7 +3,6 @@ package controllers_test
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/controllers"
 	"github.com/mmelink/operator/internal/qr/qrdecode"
+	"github.com/mmelink/operator/internal/testenv"
 )
 
 const wait = 20 * time.Second
@@ -38,11 +38,7 @@ func newLink(ns, name string, mutate ...func(*messengerv1.MessengerLink)) *messe
 }
 
 // pageID gives each namespace a Page of its own: ref claims are cluster-wide, and tests must not collide.
-func pageID(ns string) string {
-	h := fnv.New32a()
-	h.Write([]byte(ns))
-	return fmt.Sprintf("9%d", h.Sum32())
-}
+func pageID(ns string) string { return testenv.PageID(ns) }
 
 func create(t *testing.T, obj client.Object) {
 	t.Helper()

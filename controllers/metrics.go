@@ -13,5 +13,5 @@ var renders = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"kind"})
 
 func init() {
-	metrics.Registry.MustRegister(renders)
+	metrics.Registry.MustRegister(renders, failingPages)
 }

@@ -10,15 +10,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/graph"
+	"github.com/mmelink/operator/internal/index"
 )
 
 const (
@@ -50,7 +54,7 @@ type NotificationTopicReconciler struct {
 	Backoff graph.Backoff
 	// RecheckInterval overrides DefaultRecheckInterval.
 	RecheckInterval time.Duration
-	// MaxConcurrentReconciles defaults to 4.
+	// MaxConcurrentReconciles defaults to DefaultWorkers.
 	MaxConcurrentReconciles int
 	// SkipNameValidation lets tests run a second manager in one process.
 	SkipNameValidation bool
@@ -125,6 +129,34 @@ func (rc *topicRun) reconcile(ctx context.Context) (ctrl.Result, error) {
 		stallInvalid(t, rc.emit, rc.before, err)
 		return ctrl.Result{}, nil
 	}
+	if allowed, err := pageGate(ctx, rc.r.Client, t, t.Spec.Page.ID); err != nil {
+		markReconciling(t, messengerv1.ReasonWriteFailed, err.Error())
+		return ctrl.Result{}, err
+	} else if !allowed {
+		// No claim: no opt-ins attributed, no registration request sent for a Page it may not use.
+		t.Status.Claim = ""
+		return ctrl.Result{}, nil
+	}
+	claims, err := rc.r.claimants(ctx, t.PageTopicKey())
+	if err != nil {
+		markReconciling(t, messengerv1.ReasonWriteFailed, err.Error())
+		return ctrl.Result{}, err
+	}
+	if holder := claimHolder(t, claims); holder != nil {
+		// Meta's opt-ins name only the Page and the title: this topic would get none, and a registration
+		// request would ask the recipient about the other topic's title.
+		t.Status.Claim = ""
+		msg := fmt.Sprintf("topic %q of Page %s is held by NotificationTopic %s/%s, which claimed it before this topic; "+
+			"this one is not registered and gets no opt-ins: change the topic or delete the other NotificationTopic",
+			t.Spec.Topic, t.Spec.Page.ID, holder.GetNamespace(), holder.GetName())
+		markStalled(t, messengerv1.ReasonTopicConflict, msg)
+		if t.Spec.Registration != nil {
+			rc.setRegistered(metav1.ConditionFalse, messengerv1.ReasonTopicConflict, msg)
+		}
+		warnOnChange(t, rc.emit, rc.before, "ClaimTopic", msg)
+		return ctrl.Result{}, nil
+	}
+	t.Status.Claim = t.PageTopicKey()
 	name := t.GetConfigMapName()
 	lp := &linkPublisher{
 		writer:  &configMapWriter{Client: rc.r.Client, APIReader: rc.r.APIReader, Scheme: rc.r.Scheme()},
@@ -213,9 +245,40 @@ func recheckOrDefault(d time.Duration) time.Duration {
 	return DefaultRecheckInterval
 }
 
-// SetupWithManager registers the controller. Besides its topics and their ConfigMaps it watches the
-// metadata of Secrets, so that a topic waiting for its token Secret goes on as soon as the Secret is
-// created or changed (see secretwatch.go).
+// claimants returns the topics that claim key, as the cache has them. The claim is cluster-wide: Meta's
+// webhooks name only the Page and the title.
+func (r *NotificationTopicReconciler) claimants(ctx context.Context, key string) ([]*messengerv1.NotificationTopic, error) {
+	var list messengerv1.NotificationTopicList
+	if err := r.List(ctx, &list, client.MatchingFields{index.TopicPageTopic: key},
+		// Read only: the cached objects themselves, not copies.
+		client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing topics of Page and title %s: %w", key, err)
+	}
+	topics := make([]*messengerv1.NotificationTopic, len(list.Items))
+	for i := range list.Items {
+		topics[i] = &list.Items[i]
+	}
+	return topics, nil
+}
+
+// sameClaim maps a topic to the topics that claim the same Page ID and title (see claimRequests).
+func (r *NotificationTopicReconciler) sameClaim(ctx context.Context, obj client.Object) []ctrl.Request {
+	t, ok := obj.(*messengerv1.NotificationTopic)
+	if !ok {
+		return nil
+	}
+	claims, err := r.claimants(ctx, t.PageTopicKey())
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing topics with the same title")
+		return nil
+	}
+	return claimRequests(t, claims)
+}
+
+// SetupWithManager registers the controller; the manager's cache needs the indexes of index.Setup (the
+// claims are looked up by them). Besides its topics and their ConfigMaps it watches the metadata of
+// Secrets, so that a topic waiting for its token Secret goes on as soon as the Secret is created or
+// changed (see secretwatch.go).
 func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Graph == nil {
 		return errors.New("NotificationTopic controller: no Graph API client")
@@ -231,7 +294,7 @@ func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr 
 	}
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
-		workers = 4
+		workers = DefaultWorkers
 	}
 	if err := indexConfigMapsOf(ctx, mgr, "NotificationTopic"); err != nil {
 		return err
@@ -240,8 +303,15 @@ func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr 
 	if err != nil {
 		return err
 	}
+	onPage, onNamespace := pageWatches(mgr.GetClient(), func() client.ObjectList { return &messengerv1.NotificationTopicList{} },
+		topicItems, func(o client.Object) string { return o.(*messengerv1.NotificationTopic).Spec.Page.ID })
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&messengerv1.NotificationTopic{}, builder.WithPredicates(topicChanged())).
+		Watches(&messengerv1.MessengerPage{}, onPage).
+		Watches(&corev1.Namespace{}, onNamespace, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		// Topics with the same Page and title decide again when one takes or lets go of the claim.
+		Watches(&messengerv1.NotificationTopic{}, handler.EnqueueRequestsFromMapFunc(r.sameClaim),
+			builder.WithPredicates(claimChanged[*messengerv1.NotificationTopic]())).
 		Owns(&corev1.ConfigMap{}, builder.WithPredicates(ownedConfigMapChanges)).
 		WatchesRawSource(secrets).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &r.SkipNameValidation}).

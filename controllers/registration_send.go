@@ -184,7 +184,7 @@ func (rc *topicRun) retryDelay(st *messengerv1.RegistrationStatus, err error) ti
 }
 
 // readToken reads the Page access token with the API reader: the Secret is a person's, not in the
-// cache. A missing Secret or key stalls the topic until the Secret watch sees it appear; tok is nil then.
+// cache. A missing Secret or key makes the topic wait until the Secret watch sees it appear; tok is nil then.
 func (rc *topicRun) readToken(ctx context.Context) (tok *pageToken, res ctrl.Result, err error) {
 	ref := rc.t.Spec.AccessTokenSecretRef
 	if ref == nil {
@@ -211,15 +211,19 @@ func (rc *topicRun) readToken(ctx context.Context) (tok *pageToken, res ctrl.Res
 	return &pageToken{value: value, version: s.ResourceVersion}, ctrl.Result{}, nil
 }
 
-// tokenMissing stalls the topic and looks again later, backing off with the time the Secret has been
-// missing (read from the condition, so it survives restarts).
+// tokenMissing records the wait for the token Secret and looks again later, backing off with the time
+// the Secret has been missing (read from the condition, so it survives restarts). It is not Stalled: the
+// Secret often comes a moment later by itself (External Secrets, a sealed secret, a second kubectl apply),
+// and the topic then goes on without a person.
 func (rc *topicRun) tokenMissing(msg string) ctrl.Result {
 	missingFor := time.Duration(0)
-	if c := apimeta.FindStatusCondition(rc.t.Status.Conditions, messengerv1.ConditionStalled); c != nil &&
+	if c := apimeta.FindStatusCondition(rc.t.Status.Conditions, messengerv1.ConditionReconciling); c != nil &&
 		c.Status == metav1.ConditionTrue && c.Reason == messengerv1.ReasonSecretNotFound {
+		// When Reconciling was True already for another reason, its transition time is older than the
+		// wait and the recheck backs off faster; the Secret watch, not the recheck, normally notices it.
 		missingFor = rc.now.Sub(c.LastTransitionTime.Time)
 	}
-	rc.stall(messengerv1.ReasonSecretNotFound, msg)
+	rc.progress(messengerv1.ReasonSecretNotFound, msg, true)
 	return ctrl.Result{RequeueAfter: min(max(missingFor, minSecretRecheck), maxSecretRecheck)}
 }
 

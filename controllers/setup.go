@@ -19,19 +19,12 @@ import (
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/graph"
 	"github.com/mmelink/operator/internal/index"
+	"github.com/mmelink/operator/internal/names"
 )
 
 // ownedLabels are the labels of a ConfigMap written for the named object.
 func ownedLabels(nameLabel, name string) map[string]string {
-	return map[string]string{messengerv1.ManagedByLabel: messengerv1.ManagedByValue, nameLabel: truncateLabel(name)}
-}
-
-// truncateLabel keeps a label value within Kubernetes' 63 characters; object names may be longer.
-func truncateLabel(v string) string {
-	if len(v) <= 63 {
-		return v
-	}
-	return strings.TrimRight(v[:63], "-.")
+	return map[string]string{messengerv1.ManagedByLabel: messengerv1.ManagedByValue, nameLabel: names.LabelValue(name)}
 }
 
 // patchStatus writes the status fields that changed from before to after, and nothing else: the webhook
@@ -117,11 +110,15 @@ func pruneConfigMaps(ctx context.Context, c client.Client, owner client.Object, 
 	return nil
 }
 
+// DefaultWorkers is how many objects of a kind are reconciled at once unless Config says otherwise.
+const DefaultWorkers = 4
+
 // Config holds the settings of the controllers.
 type Config struct {
-	// AppID is the Meta app ID for Send-to-Messenger snippets.
+	// AppID is the Meta app ID for Send-to-Messenger snippets, and the app whose subscription
+	// MessengerPages keep unless they name another.
 	AppID string
-	// LinkWorkers is how many MessengerLinks are reconciled at once.
+	// LinkWorkers is how many MessengerLinks are reconciled at once. Default DefaultWorkers.
 	LinkWorkers int
 	// RecheckInterval overrides DefaultRecheckInterval (tests shorten it).
 	RecheckInterval time.Duration
@@ -135,16 +132,26 @@ type Config struct {
 	// GraphPageRate is how many Send API calls per second the controller makes for one Page, across all
 	// its topics. Default DefaultGraphPageRate; negative for no limit.
 	GraphPageRate float64
-	// TopicWorkers is how many NotificationTopics are reconciled at once. Default 4.
+	// TopicWorkers is how many NotificationTopics are reconciled at once. Default DefaultWorkers.
 	TopicWorkers int
 	// RegistrationBackoff schedules attempts after transient Graph API failures. Default
 	// graph.DefaultBackoff() (tests shorten it).
 	RegistrationBackoff graph.Backoff
+
+	// PageRecheckInterval is how often a MessengerPage's Page is read again without a change here.
+	// Default DefaultPageRecheckInterval.
+	PageRecheckInterval time.Duration
+	// PageFailingAfter is how long the webhook server refuses a Page's deliveries before its Receiving
+	// condition turns False. Default DefaultWebhookFailingAfter.
+	PageFailingAfter time.Duration
+	// PageProfileBackoff spaces Messenger Profile calls after Meta's rate limit refused one. Default
+	// DefaultProfileBackoff (tests shorten it).
+	PageProfileBackoff graph.Backoff
 }
 
-// The manager bundles the webhook server unless --webhook-bind-address=0; its status writer keeps
-// subscriber tokens in Secrets it creates and updates.
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
+// The role generated from the markers is the manager's without its bundled webhook receiver (the install
+// runs it with --webhook-bind-address=0). What the receiver adds, the writes of token Secrets, is in
+// config/bundled-webhook, so that a manager that does not receive cannot write Secrets.
 
 // Setup registers the indexes and controllers with mgr. The manager's cache must use index.CacheOptions.
 func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
@@ -183,6 +190,20 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	}
 	if err := topics.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the NotificationTopic controller: %w", err)
+	}
+	pages := &MessengerPageReconciler{
+		Client:             mgr.GetClient(),
+		APIReader:          mgr.GetAPIReader(),
+		Recorder:           mgr.GetEventRecorder("mmelink-controller"),
+		Graph:              gc,
+		AppID:              cfg.AppID,
+		RecheckInterval:    cfg.PageRecheckInterval,
+		FailingAfter:       cfg.PageFailingAfter,
+		ProfileBackoff:     cfg.PageProfileBackoff,
+		SkipNameValidation: cfg.SkipNameValidation,
+	}
+	if err := pages.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the MessengerPage controller: %w", err)
 	}
 	return nil
 }

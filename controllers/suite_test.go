@@ -1,24 +1,24 @@
 package controllers_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
-	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/go-logr/logr"
+	uberzap "go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/mmelink/operator/controllers"
@@ -33,7 +33,6 @@ import (
 var (
 	cfg       *rest.Config
 	k8sClient client.Client
-	nsCounter atomic.Int64
 )
 
 // recheck is how soon a link waiting for a foreign ConfigMap looks again in these tests.
@@ -110,6 +109,7 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 		Scheme:  scheme.New(),
 		Cache:   index.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
+		Logger:  managerLog(),
 	})
 	if err != nil {
 		return nil, err
@@ -118,6 +118,8 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 		AppID: "1234567890", RecheckInterval: recheck,
 		// NotificationTopics register with the suite's Graph API emulator (topic_suite_test.go).
 		Graph: graphClient, GraphPageRate: pageRate, RegistrationBackoff: registrationBackoff,
+		// MessengerPages (page_test.go): refusals turn Receiving False after seconds, not 15 minutes.
+		PageFailingAfter: pageFailingAfter, PageProfileBackoff: profileBackoff,
 		// Restarting the manager in-process registers the same controller names again.
 		SkipNameValidation: true,
 	}); err != nil {
@@ -146,6 +148,35 @@ var webhookURL string
 
 const suiteAppSecret = "suite-app-secret"
 
+// suiteLog holds every line the suite's managers log at info level and above, for the tests that look
+// for a secret in the logs.
+var suiteLog lockedBuffer
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// managerLog logs as the suite does (errors only, unless TEST_VERBOSE) and also into suiteLog.
+func managerLog() logr.Logger {
+	capture := zapcore.NewCore(zapcore.NewJSONEncoder(uberzap.NewProductionEncoderConfig()), zapcore.AddSync(&suiteLog), zapcore.InfoLevel)
+	return zap.New(zap.UseDevMode(true), zap.Level(zapLevel()), zap.RawZapOpts(uberzap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewTee(c, capture)
+	})))
+}
+
 func zapLevel() zapcore.Level {
 	if os.Getenv("TEST_VERBOSE") != "" {
 		return -1
@@ -156,31 +187,13 @@ func zapLevel() zapcore.Level {
 // newNamespace creates a namespace for one test.
 func newNamespace(t *testing.T) string {
 	t.Helper()
-	name := fmt.Sprintf("t%d-%s", nsCounter.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
-	if len(name) > 63 {
-		name = strings.TrimRight(name[:63], "-")
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := k8sClient.Create(context.Background(), ns); err != nil {
-		t.Fatalf("creating namespace: %v", err)
-	}
-	return name
+	return testenv.NewNamespace(t, k8sClient)
 }
 
 // eventually retries check until it returns nil or the timeout passes.
 func eventually(t *testing.T, timeout time.Duration, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for {
-		if err = check(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, timeout, check)
 }
 
 // consistently checks that check keeps returning nil for the whole duration.

@@ -167,9 +167,17 @@ func TestTopicWaitsForTokenSecret(t *testing.T) {
 			create(t, topic)
 			key := client.ObjectKeyFromObject(topic)
 
+			// Not Stalled: it ends without a person (External Secrets may create the Secret a moment later),
+			// and kstatus would report a Stalled topic as Failed, Argo CD as Degraded.
 			got := waitTopic(t, key, messengerv1.ReasonSecretNotFound, messengerv1.ReasonSecretNotFound)
-			if c := condition(got, messengerv1.ConditionStalled); c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, tc.inReason) {
-				t.Errorf("Stalled = %+v, want a message with %q", c, tc.inReason)
+			if c := condition(got, messengerv1.ConditionReady); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, tc.inReason) {
+				t.Errorf("Ready = %+v, want False with a message with %q", c, tc.inReason)
+			}
+			if c := condition(got, messengerv1.ConditionReconciling); c.Status != metav1.ConditionTrue || c.Reason != messengerv1.ReasonSecretNotFound {
+				t.Errorf("Reconciling = %+v, want True, reason %s", c, messengerv1.ReasonSecretNotFound)
+			}
+			if c := condition(got, messengerv1.ConditionStalled); c.Status == metav1.ConditionTrue {
+				t.Errorf("Stalled = %+v, want it absent or False", c)
 			}
 			if n := len(pageRequests(pageID(ns))); n != 0 {
 				t.Errorf("%d requests without a token", n)

@@ -239,6 +239,9 @@ func startTopicManager(t *testing.T, funcs interceptor.Funcs) (stop func()) {
 		APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("mmelink-controller"),
 		Graph: graphClient, PageRate: pageRate, Backoff: registrationBackoff, SkipNameValidation: true,
 	}
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil { // the claims are looked up by index
+		t.Fatal(err)
+	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}

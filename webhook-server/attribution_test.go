@@ -9,6 +9,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
@@ -42,22 +43,49 @@ func TestAttribution(t *testing.T) {
 		return tp
 	}
 
-	// The older of two links claiming "dup" sorts after the newer by name, so a winner chosen by name
-	// rather than by age would be caught.
-	older := newLink("z-dup-older", "dup")
-	create(t, c, older)
-	waitForNextSecond(t, older.CreationTimestamp.Time) // creation times have a resolution of one second
-	objs := []client.Object{
+	// The webhook server attributes to the object whose status says it holds the claim (the controller
+	// decides that), never by age or name: "a-held-older" is older and sorts first by name, but
+	// "z-held" holds "held".
+	notHolding := newLink("a-held-older", "held")
+	create(t, c, notHolding)
+	waitForNextSecond(t, notHolding.CreationTimestamp.Time) // creation times have a resolution of one second
+	holders := []client.Object{
 		newLink("summer", "summer"),
 		newLink("no-ref", ""),
-		newLink("a-dup-newer", "dup"),
+		newLink("z-dup-older", "dup"),
+		newLink("z-held", "held"),
 		newTopic("deals", "Weekly deals", &messengerv1.RegistrationSpec{RecipientID: registrant}),
 		newTopic("news", "Daily news", nil),
 	}
-	for _, o := range objs {
+	for _, o := range holders {
 		create(t, c, o)
+		holdClaim(t, o)
 	}
-	waitForCache(t, cache, page, 4, 2)
+	for _, o := range []client.Object{newLink("a-dup-newer", "dup"), newTopic("deals-copy", "Weekly deals", nil)} {
+		create(t, c, o) // they claim, but do not hold
+	}
+	// A link being deleted holds nothing, whatever its status says (a finalizer keeps it while it goes).
+	going := newLink("going", "going")
+	going.Finalizers = []string{"test.mmelink.io/keep"}
+	create(t, c, going)
+	holdClaim(t, going)
+	if err := c.Delete(context.Background(), going); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`))
+		if err := c.Patch(context.Background(), going, patch); err != nil {
+			t.Errorf("removing the finalizer: %v", err)
+		}
+	})
+	eventually(t, 10*time.Second, func() error {
+		var got messengerv1.MessengerLink
+		if err := cache.Get(context.Background(), client.ObjectKeyFromObject(going), &got); err != nil || got.DeletionTimestamp == nil {
+			return fmt.Errorf("the cache does not show the link being deleted (%v)", err)
+		}
+		return nil
+	})
+	waitForCache(t, cache, page, 7, 3)
 
 	link := func(name string) status.Target { return target(status.KindLink, ns, name) }
 	topic := func(name string) status.Target { return target(status.KindTopic, ns, name) }
@@ -75,12 +103,14 @@ func TestAttribution(t *testing.T) {
 		{"plugin opt-in with data-ref and fields", pluginOptIn(page, person, "summer--738--store12"), link("summer"), false},
 		{"referral without ref: the link without ref", referral(page, person, ""), link("no-ref"), false},
 		{"plugin opt-in without data-ref: the link without ref", pluginOptIn(page, person, ""), link("no-ref"), false},
-		{"two links claim the ref: the older wins", referral(page, person, "dup--1--x"), link("z-dup-older"), false},
+		{"two links claim the ref: the holder gets it", referral(page, person, "dup--1--x"), link("z-dup-older"), false},
+		{"the holder gets it, not the older link", referral(page, person, "held"), link("z-held"), false},
+		{"a link being deleted gets nothing", referral(page, person, "going"), status.Target{}, false},
 		{"unknown ref", referral(page, person, "winter"), status.Target{}, false},
 		{"known ref on another Page", referral("1"+page, person, "summer"), status.Target{}, false},
 		{"ref that only starts like a known one", referral(page, person, "summertime"), status.Target{}, false},
 
-		{"notification opt-in by topic", notificationOptIn(page, person, "Weekly deals", "Weekly deals"), topic("deals"), false},
+		{"notification opt-in by topic: the holder of the title", notificationOptIn(page, person, "Weekly deals", "Weekly deals"), topic("deals"), false},
 		{"notification opt-in by title only", notificationOptIn(page, person, "", "Daily news"), topic("news"), false},
 		{"topic wins over title", notificationOptIn(page, person, "Daily news", "Weekly deals"), topic("news"), false},
 		{"registration recipient confirms the topic", notificationOptIn(page, registrant, "", "Weekly deals"), topic("deals"), true},

@@ -196,18 +196,21 @@ func benchObjects() []client.Object {
 		objs = append(objs, &messengerv1.MessengerLink{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("link-%d", i)},
 			Spec:       messengerv1.MessengerLinkSpec{Page: messengerv1.PageRef{ID: pageID}, Ref: fmt.Sprintf("ref%d", i)},
+			Status:     messengerv1.MessengerLinkStatus{Claim: messengerv1.ClaimKey(pageID, fmt.Sprintf("ref%d", i))},
 		})
 	}
 	for _, ref := range []string{"summer", "spring"} {
 		objs = append(objs, &messengerv1.MessengerLink{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: ref},
 			Spec:       messengerv1.MessengerLinkSpec{Page: messengerv1.PageRef{ID: pageID}, Ref: ref},
+			Status:     messengerv1.MessengerLinkStatus{Claim: messengerv1.ClaimKey(pageID, ref)},
 		})
 	}
 	objs = append(objs, &messengerv1.NotificationTopic{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "deals"},
 		Spec: messengerv1.NotificationTopicSpec{Page: messengerv1.PageRef{ID: pageID}, Topic: "Weekly deals",
 			Registration: &messengerv1.RegistrationSpec{RecipientID: "4242"}},
+		Status: messengerv1.NotificationTopicStatus{Claim: messengerv1.ClaimKey(pageID, "Weekly deals")},
 	})
 	return objs
 }

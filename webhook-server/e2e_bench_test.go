@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/mmelink/operator/internal/testenv"
 )
 
 // BenchmarkEndToEnd drives a listening webhook server, backed by the status Store and a real API server,
@@ -34,7 +36,7 @@ func benchmarkEndToEnd(b *testing.B, perPost, senders int) {
 	)
 	c, _ := startCluster(b)
 	ns := newNamespace(b, c)
-	page := fmt.Sprint(7000 + cluster.ns.Load())
+	page := testenv.PageID(ns)
 	keys := make([]client.ObjectKey, links)
 	for i := range links {
 		keys[i] = e2eLink(b, ns, fmt.Sprintf("l%03d", i), page, fmt.Sprintf("r%03d", i))

@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
@@ -37,18 +38,39 @@ type instance struct {
 // startInstance starts a replica; flush sets the Store's FlushInterval (default 10ms: tests want speed).
 func startInstance(t testing.TB, flush ...time.Duration) *instance {
 	t.Helper()
+	var o instanceOptions
+	if len(flush) > 0 {
+		o.flush = flush[0]
+	}
+	return startInstanceWith(t, o)
+}
+
+// instanceOptions tune startInstanceWith; the zero value is startInstance's replica.
+type instanceOptions struct {
+	flush time.Duration // the Store's FlushInterval; 10ms when 0
+	// wrap, when set, wraps the transport of the Store's client: it sees every request the Store sends.
+	wrap func(http.RoundTripper) http.RoundTripper
+}
+
+func startInstanceWith(t testing.TB, o instanceOptions) *instance {
+	t.Helper()
 	c, cache := startCluster(t)
+	cfg := cluster.cfg
+	if o.wrap != nil {
+		cfg = rest.CopyConfig(cfg)
+		cfg.Wrap(o.wrap)
+	}
 	// Reads through the cache, writes to the API server: what the manager's client does.
-	cached, err := client.New(cluster.cfg, client.Options{Scheme: scheme.New(), Cache: &client.CacheOptions{Reader: cache}})
+	cached, err := client.New(cfg, client.Options{Scheme: scheme.New(), Cache: &client.CacheOptions{Reader: cache}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
 	interval := 10 * time.Millisecond
-	if len(flush) > 0 {
-		interval = flush[0]
+	if o.flush > 0 {
+		interval = o.flush
 	}
-	store := status.NewWriter(cached, c, status.Options{FlushInterval: interval, Registerer: reg})
+	store := status.NewStore(cached, c, status.Options{FlushInterval: interval, Registerer: reg})
 	srv, err := webhookserver.New(webhookserver.Options{
 		AppSecret: appSecret, VerifyToken: verifyToken, Reader: cache, Writer: store,
 		Registerer: prometheus.NewRegistry(), Logger: logr.Discard(), CommitTimeout: 3 * time.Second,
@@ -94,10 +116,10 @@ func (in *instance) send(body []byte) int {
 	return resp.StatusCode
 }
 
-// e2eLink creates a MessengerLink of page with ref and waits until the cache has it.
+// e2eLink creates a MessengerLink of page with ref that holds its claim, and waits until the cache has it.
 func e2eLink(t testing.TB, ns, name, page, ref string) client.ObjectKey {
 	t.Helper()
-	c, cache := startCluster(t)
+	c, _ := startCluster(t)
 	l := &messengerv1.MessengerLink{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec:       messengerv1.MessengerLinkSpec{Page: messengerv1.PageRef{ID: page}, Ref: ref},
@@ -105,9 +127,8 @@ func e2eLink(t testing.TB, ns, name, page, ref string) client.ObjectKey {
 	if err := c.Create(context.Background(), l); err != nil {
 		t.Fatal(err)
 	}
-	key := client.ObjectKeyFromObject(l)
-	eventually(t, 10*time.Second, func() error { return cache.Get(context.Background(), key, &messengerv1.MessengerLink{}) })
-	return key
+	holdClaim(t, l)
+	return client.ObjectKeyFromObject(l)
 }
 
 func linkStats(t testing.TB, key client.ObjectKey) messengerv1.ReferralStats {

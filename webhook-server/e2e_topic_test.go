@@ -4,14 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+	"github.com/mmelink/operator/internal/testenv"
 )
 
 // optinEv is a recurring-notification opt-in (status "" ), stop or resume from sender, attributed by
@@ -29,9 +30,9 @@ func optinEv(page, sender, topic, title, status string, n int) string {
 // Opt-ins reach their topic through the webhook: counted per token, stops applied, tokens kept in the
 // topic's Secrets, and the registration recipient's opt-in recorded as the confirmation.
 func TestTopicOptInsThroughTheWebhook(t *testing.T) {
-	c, cache := startCluster(t)
+	c, _ := startCluster(t)
 	ns := newNamespace(t, c)
-	page := fmt.Sprint(8000 + cluster.ns.Load())
+	page := testenv.PageID(ns)
 	topic := &messengerv1.NotificationTopic{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deals"},
 		Spec: messengerv1.NotificationTopicSpec{
@@ -44,7 +45,7 @@ func TestTopicOptInsThroughTheWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := client.ObjectKeyFromObject(topic)
-	eventually(t, 10*time.Second, func() error { return cache.Get(context.Background(), key, &messengerv1.NotificationTopic{}) })
+	holdClaim(t, topic)
 	in := startInstance(t)
 
 	deliveries := [][]string{
@@ -78,5 +79,36 @@ func TestTopicOptInsThroughTheWebhook(t *testing.T) {
 	}
 	if len(s.Data) != 3 {
 		t.Errorf("Secret holds %d tokens, want 3", len(s.Data))
+	}
+}
+
+// A topic name longer than a label value is cut for the label of its token Secrets, and the cut never
+// ends in '-': this one has it at character 63, where a plain cut makes an invalid label and every
+// Secret create fails (the delivery then answered 503 for ever).
+func TestLongTopicNameGetsAValidShardLabel(t *testing.T) {
+	c, _ := startCluster(t)
+	ns := newNamespace(t, c)
+	page := testenv.PageID(ns)
+	name := strings.Repeat("a", 62) + "-b"
+	topic := &messengerv1.NotificationTopic{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       messengerv1.NotificationTopicSpec{Page: messengerv1.PageRef{ID: page}, Topic: "Weekly deals"},
+	}
+	if err := c.Create(context.Background(), topic); err != nil {
+		t.Fatal(err)
+	}
+	holdClaim(t, topic)
+	in := startInstance(t)
+
+	if code := in.send(body(page, optinEv(page, "1", "Weekly deals", "Weekly deals", "", 1))); code != http.StatusOK {
+		t.Fatalf("delivery: %d", code)
+	}
+	var secrets corev1.SecretList
+	if err := c.List(context.Background(), &secrets, client.InNamespace(ns),
+		client.MatchingLabels{messengerv1.TopicNameLabel: strings.Repeat("a", 62)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(secrets.Items) != 1 || len(secrets.Items[0].Data) != 1 {
+		t.Fatalf("%d token Secrets labelled with the cut name, want 1 with the token", len(secrets.Items))
 	}
 }

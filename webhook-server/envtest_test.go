@@ -4,20 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/scheme"
 	"github.com/mmelink/operator/internal/testenv"
@@ -34,7 +31,6 @@ var cluster struct {
 	cache  client.Reader // the manager's cache, what the Server reads
 	stop   context.CancelFunc
 	done   chan error
-	ns     atomic.Int64
 }
 
 // startCluster returns a direct client and the manager's synced cache.
@@ -97,28 +93,50 @@ func stopEnv() error {
 // newNamespace creates a namespace for one test.
 func newNamespace(t testing.TB, c client.Client) string {
 	t.Helper()
-	name := fmt.Sprintf("t%d-%s", cluster.ns.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
-	if len(name) > 63 {
-		name = strings.TrimRight(name[:63], "-")
-	}
-	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-		t.Fatalf("creating namespace: %v", err)
-	}
-	return name
+	return testenv.NewNamespace(t, c)
 }
 
 // eventually retries check until it returns nil or the timeout passes.
 func eventually(t testing.TB, timeout time.Duration, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
+	testenv.Eventually(t, timeout, check)
+}
+
+// holdClaim records in the status of o, already created, that it holds the claim of its spec, as the
+// controller does (the webhook server attributes only to holders), and waits until the cache shows it.
+func holdClaim(t testing.TB, o client.Object) {
+	t.Helper()
+	c, cache := startCluster(t)
+	ctx := context.Background()
+	key := client.ObjectKeyFromObject(o)
+	switch o := o.(type) {
+	case *messengerv1.MessengerLink:
+		base := o.DeepCopy()
+		o.Status.Claim = o.PageRefKey()
+		if err := c.Status().Patch(ctx, o, client.MergeFrom(base)); err != nil {
+			t.Fatalf("recording the claim of %s: %v", key, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
+		eventually(t, 10*time.Second, func() error {
+			var got messengerv1.MessengerLink
+			if err := cache.Get(ctx, key, &got); err != nil || !got.HoldsClaim() {
+				return fmt.Errorf("the cache does not show %s holding its claim (%v)", key, err)
+			}
+			return nil
+		})
+	case *messengerv1.NotificationTopic:
+		base := o.DeepCopy()
+		o.Status.Claim = o.PageTopicKey()
+		if err := c.Status().Patch(ctx, o, client.MergeFrom(base)); err != nil {
+			t.Fatalf("recording the claim of %s: %v", key, err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		eventually(t, 10*time.Second, func() error {
+			var got messengerv1.NotificationTopic
+			if err := cache.Get(ctx, key, &got); err != nil || !got.HoldsClaim() {
+				return fmt.Errorf("the cache does not show %s holding its claim (%v)", key, err)
+			}
+			return nil
+		})
+	default:
+		t.Fatalf("holdClaim: %T claims nothing", o)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/mmelink/operator/internal/status"
 )
 
 // Flags are the webhook server's command-line settings, shared by the manager, which bundles the server
@@ -14,9 +16,22 @@ type Flags struct {
 	Addr                           string
 	AppSecretFile, VerifyTokenFile string
 	MaxBodyBytes                   int64
+	MaxBodyBytesInFlight           int64
+	MaxConnections                 int
+	IdleTimeout                    time.Duration
 	CommitTimeout, ShutdownTimeout time.Duration
-	Ledger                         LedgerFlags
+	// StatusWritesPerSecond is the budget of status writes of all replicas together; StatusWriters is
+	// how many replicas share it.
+	StatusWritesPerSecond float64
+	StatusWriters         int
+	Ledger                LedgerFlags
 }
+
+// Defaults of the status write budget: see status.DefaultWritesPerSecond for why.
+const (
+	DefaultStatusWriters         = 2
+	DefaultStatusWritesPerSecond = DefaultStatusWriters * status.DefaultWritesPerSecond
+)
 
 // Bind registers the flags on fs; addrHelp describes the address flag, which differs between binaries.
 func (f *Flags) Bind(fs *flag.FlagSet, prefix, addrHelp string) {
@@ -26,10 +41,22 @@ func (f *Flags) Bind(fs *flag.FlagSet, prefix, addrHelp string) {
 	fs.StringVar(&f.VerifyTokenFile, FlagVerifyTokenFile, "",
 		"File holding the webhook verify token; when empty, env "+EnvVerifyToken+".")
 	fs.Int64Var(&f.MaxBodyBytes, prefix+"max-body-bytes", DefaultMaxBodyBytes, "Largest delivery body accepted; larger ones get 413.")
+	fs.Int64Var(&f.MaxBodyBytesInFlight, prefix+"max-body-bytes-in-flight", DefaultMaxBodyBytesInFlight,
+		"Bytes of request bodies buffered at once, counted as they arrive; past it requests get 503 (Meta retries). At least twice the max body bytes.")
+	fs.IntVar(&f.MaxConnections, prefix+"max-connections", DefaultMaxConnections,
+		"Open connections to the webhook endpoint; at the cap a new one closes the longest-idle or an unverified one.")
+	fs.DurationVar(&f.IdleTimeout, prefix+"idle-timeout", DefaultIdleTimeout,
+		"Time a keep-alive connection may stay idle before it is closed.")
 	fs.DurationVar(&f.CommitTimeout, prefix+"commit-timeout", DefaultCommitTimeout,
 		"Time to store a delivery before answering 503; keep it under Meta's 5s.")
 	fs.DurationVar(&f.ShutdownTimeout, prefix+"shutdown-timeout", DefaultShutdownTimeout,
 		"Time in-flight deliveries get to finish on shutdown.")
+	fs.Float64Var(&f.StatusWritesPerSecond, "status-writes-per-second", DefaultStatusWritesPerSecond,
+		"Status writes per second of all webhook replicas together (each takes an equal share); bounds etcd's "+
+			"growth whatever the load. Negative: no budget.")
+	fs.IntVar(&f.StatusWriters, "status-writers", DefaultStatusWriters,
+		"How many replicas share --status-writes-per-second: the webhook Deployment's replicas (with an "+
+			"autoscaler, its maximum).")
 	f.Ledger.Bind(fs)
 }
 
@@ -41,6 +68,16 @@ func (f *Flags) Config(log logr.Logger) (Config, error) {
 	}
 	return Config{
 		Addr: f.Addr, AppSecret: appSecret, VerifyToken: verifyToken, MaxBodyBytes: f.MaxBodyBytes,
+		MaxBodyBytesInFlight: f.MaxBodyBytesInFlight, MaxConnections: f.MaxConnections, IdleTimeout: f.IdleTimeout,
 		CommitTimeout: f.CommitTimeout, ShutdownTimeout: f.ShutdownTimeout, Ledger: f.Ledger, Log: log,
+		Status: status.Options{WritesPerSecond: share(f.StatusWritesPerSecond, f.StatusWriters)},
 	}, nil
+}
+
+// share is one replica's part of a budget for all replicas; a negative budget means none.
+func share(total float64, replicas int) float64 {
+	if total < 0 {
+		return -1
+	}
+	return total / float64(max(replicas, 1))
 }

@@ -1,7 +1,6 @@
 package webhookserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,22 +73,32 @@ func (s *Server) serveDelivery(w http.ResponseWriter, r *http.Request) {
 // of the body is looked at before its signature is verified, and nothing is acknowledged before the
 // Writer has stored it.
 func (s *Server) handleDelivery(w http.ResponseWriter, r *http.Request, start time.Time) string {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-			http.Error(w, "request body larger than "+strconv.FormatInt(s.maxBodyBytes, 10)+" bytes", http.StatusRequestEntityTooLarge)
-			return ResultTooLarge
-		}
+	b, err := s.readBody(w, r)
+	switch {
+	case errors.Is(err, errTooLarge):
+		http.Error(w, "request body larger than "+strconv.FormatInt(s.maxBodyBytes, 10)+" bytes", http.StatusRequestEntityTooLarge)
+		return ResultTooLarge
+	case errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many request bodies in flight, retry later", http.StatusServiceUnavailable)
+		return ResultBusy
+	case err != nil:
 		s.log.V(1).Info("could not read delivery body", "error", err.Error())
 		http.Error(w, "could not read request body", http.StatusBadRequest)
 		return ResultReadError
 	}
+	// Held until the answer: the body is in memory until then. Nothing below keeps a reference to its
+	// bytes past this function (delivery.Parse copies what it keeps).
+	defer b.release()
+	body := b.bytes
 	if err := delivery.VerifySignature(s.appSecret, body, r.Header.Get(delivery.SignatureHeader)); err != nil {
 		// The delivery package's errors never hold the secret or the expected MAC.
 		s.log.V(1).Info("rejected delivery", "reason", err.Error())
 		http.Error(w, "missing or invalid "+delivery.SignatureHeader+" header", http.StatusUnauthorized)
 		return ResultBadSignature
 	}
+	// From Meta: the connection is no longer one to evict at the connection cap.
+	markVerified(r.Context())
 	d, err := delivery.Parse(body)
 	if err != nil {
 		// Signed, so from Meta: a real failure worth seeing at info level. Parse errors name a JSON path
@@ -119,37 +128,48 @@ func (s *Server) handleDelivery(w http.ResponseWriter, r *http.Request, start ti
 		err = s.commit(ctx, items)
 	}
 	if err != nil {
-		s.log.Error(err, "delivery not stored; answering 503 so that Meta delivers it again", "events", len(d.Events))
+		// Info, not error: the API server or the database is slow or away, Meta delivers again, and the
+		// metrics say how often; a stack trace per delivery would flood the log during an outage.
+		s.log.Info("delivery not stored; answering 503 so that Meta delivers it again", "events", len(d.Events), "error", err.Error())
+		s.recordHealth(d, false)
 		http.Error(w, "could not store the delivery in time, retry later", http.StatusServiceUnavailable)
 		return ResultUnavailable
 	}
+	s.recordHealth(d, true)
 	writeText(w, http.StatusOK, EventReceived)
 	return ResultOK
 }
 
-// readBody reads the whole body, at most maxBodyBytes of it. A declared length over the cap is refused
-// before reading a byte.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > s.maxBodyBytes {
-		// Closing spares the server reading the rest of the body to reuse the connection.
-		w.Header()["Connection"] = connectionClose
-		return nil, &http.MaxBytesError{Limit: s.maxBodyBytes}
+// recordHealth tells the Page health tracker how a delivery was answered, once per Page in it.
+func (s *Server) recordHealth(d *delivery.Delivery, stored bool) {
+	if s.health == nil {
+		return
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // ReadFrom wants MinRead spare bytes before EOF
+	now := time.Now()
+	seen := make(map[string]bool, 1)
+	for i := range d.Events {
+		page := d.Events[i].PageID
+		if page == "" || seen[page] {
+			continue
+		}
+		seen[page] = true
+		if stored {
+			s.health.Answered(page, now)
+		} else {
+			s.health.Refused(page, now)
+		}
 	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBodyBytes)); err != nil {
-		return nil, fmt.Errorf("reading body: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // countEvents records a verified page delivery in the event metrics.
 func (s *Server) countEvents(d *delivery.Delivery) {
-	s.metrics.batch.Observe(float64(len(d.Events) + d.Ignored))
+	s.metrics.batch.Observe(float64(len(d.Events) + d.Ignored + d.Skipped))
 	if d.Ignored > 0 {
 		s.metrics.untracked.Add(float64(d.Ignored))
+	}
+	if d.Skipped > 0 {
+		s.metrics.skipped.Add(float64(d.Skipped))
+		s.log.V(1).Info("skipped events of a shape the webhook server cannot read", "events", d.Skipped)
 	}
 	for i := range d.Events {
 		s.metrics.eventCounter(d.Events[i].Kind).Inc()

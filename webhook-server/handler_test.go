@@ -20,10 +20,11 @@ import (
 
 const deliveries = "mmelink_webhook_deliveries_total"
 
-// summerLink claims pageID/summer.
+// summerLink holds pageID/summer.
 var summerLink = &messengerv1.MessengerLink{
 	ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "summer"},
 	Spec:       messengerv1.MessengerLinkSpec{Page: messengerv1.PageRef{ID: pageID}, Ref: "summer"},
+	Status:     messengerv1.MessengerLinkStatus{Claim: messengerv1.ClaimKey(pageID, "summer")},
 }
 
 // request is one hostile (or friendly) request to /webhook.
@@ -74,6 +75,10 @@ func TestHostileDeliveries(t *testing.T) {
 		{"valid delivery with an attributed referral", signed(valid), 200, webhookserver.ResultOK, true},
 		{"page delivery with untracked events only", signed(envelope(plainMessage(pageID))), 200, webhookserver.ResultOK, false},
 		{"valid delivery for a ref no link claims", signed(envelope(referral(pageID, "1", "winter"))), 200, webhookserver.ResultOK, false},
+		{"Meta's test delivery (message is a string): acknowledged, its event skipped",
+			signed([]byte(`{"object":"page","entry":[{"messaging":[{"message":"TEST_MESSAGE"}]}]}`)), 200, webhookserver.ResultOK, false},
+		{"an unreadable event beside an attributed referral", signed(envelope(`{"postback":"GET_STARTED"}`,
+			referral(pageID, "6543210987654321", "summer"))), 200, webhookserver.ResultOK, true},
 		{"non-page object is acknowledged and ignored", signed([]byte(`{"object":"instagram","entry":[{"id":"1","changes":[]}]}`)), 200, webhookserver.ResultIgnoredObject, false},
 
 		{"signature by another secret", request{method: "POST", body: valid, header: http.Header{
@@ -161,6 +166,7 @@ func TestEventMetrics(t *testing.T) {
 		referral(pageID, "3", "unknown"),
 		plainMessage(pageID),
 		plainMessage(pageID),
+		`{"message":"TEST_MESSAGE"}`,
 	)
 	if rec := f.postSigned(body); rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
@@ -172,6 +178,7 @@ func TestEventMetrics(t *testing.T) {
 		{"mmelink_webhook_events_total", "kind", "referral", 2},
 		{"mmelink_webhook_events_total", "kind", "postback_referral", 1},
 		{"mmelink_webhook_events_total", "kind", webhookserver.KindUntracked, 2},
+		{"mmelink_webhook_events_total", "kind", webhookserver.KindSkipped, 1},
 		{"mmelink_webhook_unmatched_events_total", "kind", "referral", 1},
 		{"mmelink_webhook_unmatched_events_total", "kind", "postback_referral", 0},
 		{"mmelink_webhook_batch_events", "", "", 1},
@@ -266,11 +273,15 @@ func TestNewRejectsIncompleteOptions(t *testing.T) {
 		return webhookserver.Options{AppSecret: appSecret, VerifyToken: verifyToken, Reader: fakeReader(t), Writer: &recordingWriter{}}
 	}
 	for name, edit := range map[string]func(*webhookserver.Options){
-		"no app secret":    func(o *webhookserver.Options) { o.AppSecret = nil },
-		"no verify token":  func(o *webhookserver.Options) { o.VerifyToken = []byte{} },
-		"no reader":        func(o *webhookserver.Options) { o.Reader = nil },
-		"no writer":        func(o *webhookserver.Options) { o.Writer = nil },
-		"negative timeout": func(o *webhookserver.Options) { o.CommitTimeout = -time.Second },
+		"no app secret":            func(o *webhookserver.Options) { o.AppSecret = nil },
+		"no verify token":          func(o *webhookserver.Options) { o.VerifyToken = []byte{} },
+		"no reader":                func(o *webhookserver.Options) { o.Reader = nil },
+		"no writer":                func(o *webhookserver.Options) { o.Writer = nil },
+		"negative timeout":         func(o *webhookserver.Options) { o.CommitTimeout = -time.Second },
+		"negative max connections": func(o *webhookserver.Options) { o.MaxConnections = -1 },
+		"in-flight budget under the body limit": func(o *webhookserver.Options) {
+			o.MaxBodyBytes, o.MaxBodyBytesInFlight = 8<<20, 4<<20
+		},
 	} {
 		o := full()
 		edit(&o)

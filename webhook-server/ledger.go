@@ -59,8 +59,8 @@ func newWriter(ctx context.Context, mgr manager.Manager, c Config, reg prometheu
 	lf := c.Ledger
 	switch lf.Mode {
 	case "", LedgerStatus:
-		// The cache-backed client reads objects first; the API reader is for re-reading after a conflict.
-		return status.NewWriter(mgr.GetClient(), mgr.GetAPIReader(), so), nil
+		// The Store reads each object from the API server (the cache drops the ledger) and writes with the client.
+		return status.NewStore(mgr.GetClient(), mgr.GetAPIReader(), so), nil
 	case LedgerPostgres:
 	default:
 		return nil, fmt.Errorf("--ledger=%q: want %s or %s", lf.Mode, LedgerStatus, LedgerPostgres)

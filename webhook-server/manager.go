@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/mmelink/operator/internal/pagehealth"
 	"github.com/mmelink/operator/internal/status"
 )
 
@@ -20,6 +21,9 @@ type Config struct {
 	Addr                           string
 	AppSecret, VerifyToken         []byte
 	MaxBodyBytes                   int64
+	MaxBodyBytesInFlight           int64
+	MaxConnections                 int
+	IdleTimeout                    time.Duration
 	CommitTimeout, ShutdownTimeout time.Duration
 	// Status tunes the status writer; its Registerer and Log are filled in when empty.
 	Status status.Options
@@ -34,7 +38,7 @@ type Config struct {
 // AddToManager builds the status writer and the server on mgr's cache and client, and adds the server
 // to mgr (on every replica: it needs no leader). The manager's cache must use index.CacheOptions and
 // have the index.Setup indexes. After mgr.Start returns, close the returned writer so that commits still
-// running (a revert, a part whose delivery was abandoned) get a bounded time to finish.
+// running (a part whose delivery was abandoned, a write in flight) get a bounded time to finish.
 func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (Drainer, error) {
 	var synced atomic.Bool
 	go func() {
@@ -58,24 +62,33 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (Drainer, 
 	if err != nil {
 		return nil, err
 	}
+	health := pagehealth.NewTracker()
 	srv, err := New(Options{
-		Addr:            c.Addr,
-		AppSecret:       c.AppSecret,
-		VerifyToken:     c.VerifyToken,
-		Reader:          mgr.GetCache(),
-		Writer:          store,
-		Registerer:      reg,
-		MaxBodyBytes:    c.MaxBodyBytes,
-		CommitTimeout:   c.CommitTimeout,
-		ShutdownTimeout: c.ShutdownTimeout,
-		Ready:           synced.Load,
-		Logger:          c.Log,
+		Addr:                 c.Addr,
+		AppSecret:            c.AppSecret,
+		VerifyToken:          c.VerifyToken,
+		Reader:               mgr.GetCache(),
+		Writer:               store,
+		Registerer:           reg,
+		MaxBodyBytes:         c.MaxBodyBytes,
+		MaxBodyBytesInFlight: c.MaxBodyBytesInFlight,
+		MaxConnections:       c.MaxConnections,
+		IdleTimeout:          c.IdleTimeout,
+		CommitTimeout:        c.CommitTimeout,
+		ShutdownTimeout:      c.ShutdownTimeout,
+		Ready:                synced.Load,
+		Health:               health,
+		Logger:               c.Log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(srv); err != nil {
 		return nil, fmt.Errorf("adding the webhook server to the manager: %w", err)
+	}
+	// Every replica reports what it answered to the MessengerPages, for the kill-switch watchdog.
+	if err := mgr.Add(&pagehealth.Writer{Client: mgr.GetClient(), Tracker: health, Log: c.Log.WithName("pagehealth")}); err != nil {
+		return nil, fmt.Errorf("adding the Page health writer to the manager: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("webhook", srv.ReadyCheck); err != nil {
 		return nil, fmt.Errorf("adding the webhook ready check: %w", err)
@@ -84,7 +97,7 @@ func AddToManager(ctx context.Context, mgr manager.Manager, c Config) (Drainer, 
 }
 
 // StartAndDrain runs mgr until ctx ends. Then, with the server stopped and every delivery answered, it
-// gives the commits the writer still runs (a revert, an abandoned part) up to timeout to finish. store
+// gives the commits the writer still runs (a write in flight for a delivery already answered) up to timeout to finish. store
 // may be nil, for a manager whose webhook server is turned off.
 func StartAndDrain(ctx context.Context, mgr manager.Manager, store Drainer, timeout time.Duration) error {
 	err := mgr.Start(ctx)

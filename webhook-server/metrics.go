@@ -20,6 +20,9 @@ const (
 	// ResultReadError is a body that could not be read to its end for another reason than its size: the
 	// sender went away or was too slow.
 	ResultReadError = "read_error"
+	// ResultBusy is a request answered 503 because the budget of body bytes in flight
+	// (--max-body-bytes-in-flight) had no room for its body.
+	ResultBusy = "busy"
 )
 
 // Results of a verification handshake (GET /webhook).
@@ -34,8 +37,13 @@ const (
 // track (plain messages, reads, echoes...), so that the kinds add up to the events received.
 const KindUntracked = "untracked"
 
+// KindSkipped labels, in mmelink_webhook_events_total, the events of a verified delivery that could not be
+// read (of a shape Meta's documents do not give, as in the app dashboard's test delivery): acknowledged
+// with the rest rather than refused, since Meta unsubscribes an app whose deliveries keep failing.
+const KindSkipped = "skipped"
+
 var (
-	deliveryResults  = []string{ResultOK, ResultBadSignature, ResultTooLarge, ResultMalformed, ResultUnavailable, ResultBadMethod, ResultIgnoredObject, ResultReadError}
+	deliveryResults  = []string{ResultOK, ResultBadSignature, ResultTooLarge, ResultMalformed, ResultUnavailable, ResultBadMethod, ResultIgnoredObject, ResultReadError, ResultBusy}
 	handshakeResults = []string{HandshakeOK, HandshakeForbidden, HandshakeInvalid}
 	trackedKinds     = []delivery.Kind{delivery.KindPostbackReferral, delivery.KindReferral, delivery.KindMessageReferral, delivery.KindOptIn, delivery.KindNotificationOptIn}
 )
@@ -49,11 +57,15 @@ type metrics struct {
 	unmatched  *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	batch      prometheus.Histogram
+	conns      prometheus.Gauge
+	shed       *prometheus.CounterVec
+	bodyBytes  prometheus.GaugeFunc
 
 	// The series of the known kinds, looked up once rather than per event.
 	byKind          map[delivery.Kind]prometheus.Counter
 	unmatchedByKind map[delivery.Kind]prometheus.Counter
 	untracked       prometheus.Counter
+	skipped         prometheus.Counter
 }
 
 // eventCounter returns the events_total series of kind.
@@ -72,7 +84,13 @@ func (m *metrics) unmatchedCounter(kind delivery.Kind) prometheus.Counter {
 	return m.unmatched.WithLabelValues(string(kind))
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// shedConn counts a connection closed or refused at the connection cap.
+func (m *metrics) shedConn(reason string) { m.shed.WithLabelValues(reason).Inc() }
+
+// setOpenConns reports the open connections.
+func (m *metrics) setOpenConns(n int) { m.conns.Set(float64(n)) }
+
+func newMetrics(reg prometheus.Registerer, bodies *budget) (*metrics, error) {
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mmelink_webhook_deliveries_total",
@@ -84,7 +102,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"result"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mmelink_webhook_events_total",
-			Help: "Events in verified page deliveries, by kind (untracked: kinds the operator ignores).",
+			Help: "Events in verified page deliveries, by kind (untracked: kinds the operator ignores; skipped: events it could not read).",
 		}, []string{"kind"}),
 		unmatched: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mmelink_webhook_unmatched_events_total",
@@ -101,6 +119,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Events per verified page delivery, tracked or not.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8), // 1 ... 16384: Meta batches up to 1,000
 		}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mmelink_webhook_connections",
+			Help: "Open connections to the webhook endpoint (at most --max-connections).",
+		}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mmelink_webhook_connections_shed_total",
+			Help: "Connections closed to make room at --max-connections (evicted_idle, evicted_unverified) or refused because every open one carried a verified delivery.",
+		}, []string{"reason"}),
+		bodyBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mmelink_webhook_body_bytes_in_flight",
+			Help: "Bytes reserved for request bodies being read or handled (at most --max-body-bytes-in-flight).",
+		}, func() float64 { return float64(bodies.inUse()) }),
+	}
+	for _, r := range shedReasons {
+		m.shed.WithLabelValues(r)
 	}
 	// Every series exists from the start, so that rate() and alerts see a 0 rather than nothing.
 	for _, r := range deliveryResults {
@@ -117,11 +150,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.unmatchedByKind[k] = m.unmatched.WithLabelValues(string(k))
 	}
 	m.untracked = m.events.WithLabelValues(KindUntracked)
+	m.skipped = m.events.WithLabelValues(KindSkipped)
 
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.handshakes, m.events, m.unmatched, m.duration, m.batch} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.handshakes, m.events, m.unmatched, m.duration, m.batch, m.conns, m.shed, m.bodyBytes} {
 		if err := reg.Register(c); err != nil {
 			// AlreadyRegisteredError when a second Server shares the registry.
 			return nil, fmt.Errorf("registering webhook metrics: %w", err)

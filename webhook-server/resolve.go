@@ -23,9 +23,9 @@ type claimKey struct {
 }
 
 // indexKey is the key's value in the cache's field index.
-func (k claimKey) indexKey() string { return k.page + "/" + k.name }
+func (k claimKey) indexKey() string { return messengerv1.ClaimKey(k.page, k.name) }
 
-// claim is the answer for one key: the winning object, if any.
+// claim is the answer for one key: the object that holds it, if any.
 type claim struct {
 	found bool
 	name  types.NamespacedName
@@ -160,45 +160,47 @@ func (rs *resolver) lookup(ctx context.Context, key claimKey) (claim, error) {
 	return c, nil
 }
 
-// listLinks finds the MessengerLink that wins key. Cluster-wide: a Page's refs are one namespace on Meta's
-// side, whatever the Kubernetes namespace. When several claim it, the oldest wins (index.OlderThan), as
-// the controller decides; the others are marked RefConflict there and get nothing here.
+// listLinks finds the MessengerLink that holds key. Cluster-wide: a Page's refs are one namespace on Meta's
+// side, whatever the Kubernetes namespace. The controller decides who holds a claim and records it in
+// status.claim; this only reads it, so that every replica and the controller agree.
 func (rs *resolver) listLinks(ctx context.Context, key string) (claim, error) {
 	var list messengerv1.MessengerLinkList
 	// Read-only use: the cache's objects need no copy.
 	if err := rs.reader.List(ctx, &list, client.MatchingFields{index.LinkPageRef: key}, client.UnsafeDisableDeepCopy); err != nil {
 		return claim{}, fmt.Errorf("listing MessengerLinks by page and ref: %w", err)
 	}
-	var winner *messengerv1.MessengerLink
+	// Two holders are a moment's race, which the controller settles by keeping the older one (claimHolder
+	// in controllers/claims.go): that one is counted meanwhile.
+	var holder *messengerv1.MessengerLink
 	for i := range list.Items {
-		if l := &list.Items[i]; winner == nil || index.OlderThan(l, winner) {
-			winner = l
+		if l := &list.Items[i]; l.HoldsClaim() && (holder == nil || index.OlderThan(l, holder)) {
+			holder = l
 		}
 	}
-	if winner == nil {
+	if holder == nil {
 		return claim{}, nil
 	}
-	return claim{found: true, name: types.NamespacedName{Namespace: winner.Namespace, Name: winner.Name}}, nil
+	return claim{found: true, name: types.NamespacedName{Namespace: holder.Namespace, Name: holder.Name}}, nil
 }
 
-// listTopics finds the NotificationTopic that wins key, the oldest as for links.
+// listTopics finds the NotificationTopic that holds key, from status.claim as for links.
 func (rs *resolver) listTopics(ctx context.Context, key string) (claim, error) {
 	var list messengerv1.NotificationTopicList
 	if err := rs.reader.List(ctx, &list, client.MatchingFields{index.TopicPageTopic: key}, client.UnsafeDisableDeepCopy); err != nil {
 		return claim{}, fmt.Errorf("listing NotificationTopics by page and topic: %w", err)
 	}
-	var winner *messengerv1.NotificationTopic
+	var holder *messengerv1.NotificationTopic
 	for i := range list.Items {
-		if t := &list.Items[i]; winner == nil || index.OlderThan(t, winner) {
-			winner = t
+		if t := &list.Items[i]; t.HoldsClaim() && (holder == nil || index.OlderThan(t, holder)) {
+			holder = t
 		}
 	}
-	if winner == nil {
+	if holder == nil {
 		return claim{}, nil
 	}
-	c := claim{found: true, name: types.NamespacedName{Namespace: winner.Namespace, Name: winner.Name}}
-	if winner.Spec.Registration != nil {
-		c.recipientID = winner.Spec.Registration.RecipientID
+	c := claim{found: true, name: types.NamespacedName{Namespace: holder.Namespace, Name: holder.Name}}
+	if holder.Spec.Registration != nil {
+		c.recipientID = holder.Spec.Registration.RecipientID
 	}
 	return c, nil
 }

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/mmelink/operator/internal/pagehealth"
 	"github.com/mmelink/operator/internal/status"
 )
 
@@ -31,6 +32,16 @@ const (
 	DefaultMaxBodyBytes int64 = 4 << 20
 	// DefaultCommitTimeout leaves a margin under the 5 seconds within which Meta wants its 200.
 	DefaultCommitTimeout = 3 * time.Second
+	// DefaultMaxBodyBytesInFlight caps the bodies buffered at once, across connections: five bodies at
+	// the default limit (each holds up to 1.5 times its size for a moment as its buffer grows), thousands
+	// of Meta's usual ones, and an eighth of the Deployment's 256 MiB. Under TestHostileClients' attack
+	// the pod peaks at about 165 MiB with it; with 64 MiB it came within 10 to 50 MiB of its limit.
+	DefaultMaxBodyBytesInFlight int64 = 32 << 20
+	// DefaultIdleTimeout closes keep-alive connections that carry nothing for that long. Short, since an
+	// idle connection costs memory and a slot under MaxConnections; a proxy in front that keeps upstream
+	// connections longer (nginx: 60 s) only reconnects, but set it above the proxy's if the proxy does not
+	// retry a POST on a connection closed under it.
+	DefaultIdleTimeout = 30 * time.Second
 	// DefaultShutdownTimeout lets in-flight deliveries finish their commit, and stays under the
 	// manager's default graceful shutdown timeout (30s).
 	DefaultShutdownTimeout = 10 * time.Second
@@ -38,10 +49,12 @@ const (
 
 // Limits of the HTTP server. Senders are Meta's webhook clients, which send small headers and bodies
 // promptly; the limits keep a slow or hostile client from holding a connection or memory for long.
+// ReadTimeout, counted from the start of reading a request, is also its body's deadline: a body
+// trickled slower than the limit in ReadTimeout is cut off (Meta sends at most a few MiB, at data-centre
+// speed).
 const (
 	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 20 * time.Second
-	idleTimeout       = 90 * time.Second
+	readTimeout       = 10 * time.Second
 	maxHeaderBytes    = 64 << 10
 	// writeSlack is added to ReadTimeout and the commit timeout for WriteTimeout: the response must never
 	// be cut off while the handler is still within its deadline.
@@ -66,6 +79,15 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// MaxBodyBytes caps a delivery's body; DefaultMaxBodyBytes when 0.
 	MaxBodyBytes int64
+	// MaxBodyBytesInFlight caps the bytes of bodies buffered at once, counted as they arrive; a request
+	// that finds no room within a moment gets 503. DefaultMaxBodyBytesInFlight when 0; at least
+	// twice MaxBodyBytes.
+	MaxBodyBytesInFlight int64
+	// MaxConnections caps the open connections; at the cap a new one evicts an idle or unverified one
+	// (see connlimit.go). DefaultMaxConnections when 0.
+	MaxConnections int
+	// IdleTimeout closes keep-alive connections idle that long; DefaultIdleTimeout when 0.
+	IdleTimeout time.Duration
 	// CommitTimeout bounds resolving and storing a delivery, counted from the moment its request reached
 	// the handler; DefaultCommitTimeout when 0.
 	CommitTimeout time.Duration
@@ -75,6 +97,9 @@ type Options struct {
 	// Ready reports whether the Reader's cache has synced; deliveries are answered 503 until it does.
 	// nil means always ready.
 	Ready func() bool
+	// Health, when set, records per Page the deliveries answered 200 and those refused, for the
+	// MessengerPage watchdog (internal/pagehealth).
+	Health *pagehealth.Tracker
 	// Logger receives the server's logs; none of them holds a secret or a person's ID.
 	Logger logr.Logger
 }
@@ -87,9 +112,13 @@ type Server struct {
 	reader          client.Reader
 	writer          status.Writer
 	maxBodyBytes    int64
+	maxConns        int
+	idleTimeout     time.Duration
+	bodies          *bodyBuffers
 	commitTimeout   time.Duration
 	shutdownTimeout time.Duration
 	ready           func() bool
+	health          *pagehealth.Tracker
 	log             logr.Logger
 	metrics         *metrics
 	results         map[string]resultMetrics
@@ -112,22 +141,35 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("webhook server: no Reader")
 	case o.Writer == nil:
 		return nil, errors.New("webhook server: no Writer")
-	case o.MaxBodyBytes < 0, o.CommitTimeout < 0, o.ShutdownTimeout < 0:
-		return nil, errors.New("webhook server: negative body limit or timeout")
+	case o.MaxBodyBytes < 0, o.MaxBodyBytesInFlight < 0, o.MaxConnections < 0,
+		o.CommitTimeout < 0, o.ShutdownTimeout < 0, o.IdleTimeout < 0:
+		return nil, errors.New("webhook server: negative limit or timeout")
 	}
+	maxBody := orDefault(o.MaxBodyBytes, DefaultMaxBodyBytes)
+	inFlight := orDefault(o.MaxBodyBytesInFlight, DefaultMaxBodyBytesInFlight)
+	if inFlight < 2*maxBody {
+		// Growing into the last buffer holds it and the one before (up to maxBody) for a moment.
+		return nil, fmt.Errorf("webhook server: body bytes in flight (%d) under twice the body limit (%d): a body that large could not be read",
+			inFlight, maxBody)
+	}
+	bud := newBudget(inFlight)
 	s := &Server{
 		addr:            orDefault(o.Addr, DefaultAddr),
 		appSecret:       append([]byte(nil), o.AppSecret...),
 		verifyTokenHash: sha256.Sum256(o.VerifyToken),
 		reader:          o.Reader,
 		writer:          o.Writer,
-		maxBodyBytes:    orDefault(o.MaxBodyBytes, DefaultMaxBodyBytes),
+		maxBodyBytes:    maxBody,
+		maxConns:        orDefault(o.MaxConnections, DefaultMaxConnections),
+		idleTimeout:     orDefault(o.IdleTimeout, DefaultIdleTimeout),
+		bodies:          newBodyBuffers(maxBody, bud),
 		commitTimeout:   orDefault(o.CommitTimeout, DefaultCommitTimeout),
 		shutdownTimeout: orDefault(o.ShutdownTimeout, DefaultShutdownTimeout),
 		ready:           o.Ready,
+		health:          o.Health,
 		log:             o.Logger,
 	}
-	m, err := newMetrics(o.Registerer)
+	m, err := newMetrics(o.Registerer, bud)
 	if err != nil {
 		return nil, err
 	}
@@ -165,22 +207,25 @@ func (s *Server) Start(ctx context.Context) error {
 
 // Serve serves on ln until ctx is done, then shuts down gracefully: /readyz turns 503, the listener closes,
 // and in-flight requests get up to ShutdownTimeout to finish. It returns nil after a clean shutdown. A
-// Server serves once: it stays draining afterwards.
+// Server serves once: it stays draining afterwards. At most MaxConnections connections are open at once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	lim := newConnLimiter(ln, s.maxConns, s.metrics.shedConn, s.metrics.setOpenConns)
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      readTimeout + s.commitTimeout + writeSlack,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       s.idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         lim.connState,
+		ConnContext:       lim.connContext,
 		// Connection-level errors (bad TLS, broken clients) come from senders: debug level.
 		ErrorLog: log.New(logWriter{s.log.V(1)}, "", 0),
 		// Request contexts do not derive from ctx: a delivery in flight when shutdown begins still
 		// commits and gets its 200.
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(lim) }()
 	s.log.Info("serving webhooks", "addr", ln.Addr().String())
 
 	select {

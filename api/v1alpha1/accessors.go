@@ -88,9 +88,25 @@ func (t *NotificationTopic) GetConditions() []metav1.Condition { return t.Status
 // SetConditions replaces the status conditions.
 func (t *NotificationTopic) SetConditions(c []metav1.Condition) { t.Status.Conditions = c }
 
-// PageRefKey is the claim a link makes: Meta's referral webhooks name only the Page ID and the ref, so
-// two links with the same key cannot be told apart.
-func (l *MessengerLink) PageRefKey() string { return l.Spec.Page.ID + "/" + l.Spec.Ref }
+// ClaimKey is the key of a claim on a Page: its ID and a ref or topic title, "<page ID>/<name>". Meta's
+// webhooks name only these, so two objects with the same key cannot be told apart. It is the value of the
+// cache indexes of claims and of status.claim.
+func ClaimKey(pageID, name string) string { return pageID + "/" + name }
+
+// PageRefKey is the claim a link makes: Meta's referral webhooks name only the Page ID and the ref.
+func (l *MessengerLink) PageRefKey() string { return ClaimKey(l.Spec.Page.ID, l.Spec.Ref) }
 
 // PageTopicKey is what opt-in webhooks are attributed by: the Page ID and the topic title.
-func (t *NotificationTopic) PageTopicKey() string { return t.Spec.Page.ID + "/" + t.Spec.Topic }
+func (t *NotificationTopic) PageTopicKey() string { return ClaimKey(t.Spec.Page.ID, t.Spec.Topic) }
+
+// HoldsClaim reports whether the status says that the link holds the claim of its spec (the controller
+// decides it), and the link is not being deleted.
+func (l *MessengerLink) HoldsClaim() bool {
+	return l.DeletionTimestamp == nil && l.Status.Claim != "" && l.Status.Claim == l.PageRefKey()
+}
+
+// HoldsClaim reports whether the status says that the topic holds the claim of its spec (the controller
+// decides it), and the topic is not being deleted.
+func (t *NotificationTopic) HoldsClaim() bool {
+	return t.DeletionTimestamp == nil && t.Status.Claim != "" && t.Status.Claim == t.PageTopicKey()
+}

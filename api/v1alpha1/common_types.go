@@ -41,7 +41,10 @@ const (
 
 // QRSpec tells how the QR code of the link is rendered.
 type QRSpec struct {
-	// size is the edge of the PNG image in pixels. Defaults to 256.
+	// size is the edge of the PNG image in pixels, exactly. Modules are whole pixels, all of the same size
+	// (a blurred or uneven module is misread by scanners): the largest that fits the code with its quiet
+	// zone into size, the pixels left over (fewer than the code has modules) added to the white margin,
+	// split evenly. A code with more modules than size pixels fails with RenderFailed. Defaults to 256.
 	// +kubebuilder:validation:Minimum=64
 	// +kubebuilder:validation:Maximum=2048
 	// +optional
@@ -53,7 +56,9 @@ type QRSpec struct {
 	// +optional
 	ErrorCorrection string `json:"errorCorrection,omitempty"`
 
-	// quietZone is the white margin around the code, in modules. Scanners expect 4. Defaults to 4.
+	// quietZone is the white margin around the code, in modules. Scanners expect 4. The PNG's margin is
+	// exactly this many modules plus the pixels left over from whole-pixel modules (see size); 0 leaves
+	// only those. The SVG scales freely and has exactly this margin. Defaults to 4.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=16
 	// +optional
@@ -103,6 +108,7 @@ const (
 	ReasonProgressing        = "Progressing"
 	ReasonInvalidSpec        = "InvalidSpec"
 	ReasonRefConflict        = "RefConflict"
+	ReasonTopicConflict      = "TopicConflict"
 	ReasonConfigMapConflict  = "ConfigMapConflict"
 	ReasonRenderFailed       = "RenderFailed"
 	ReasonWriteFailed        = "WriteFailed"

@@ -1,4 +1,4 @@
-// Package v1alpha1 contains the API of the mmelink operator: MessengerLink and NotificationTopic.
+// Package v1alpha1 contains the API of the mmelink operator: MessengerLink, NotificationTopic and MessengerPage.
 // +kubebuilder:object:generate=true
 // +groupName=messenger.mmelink.io
 package v1alpha1
@@ -26,6 +26,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&MessengerLink{}, &MessengerLinkList{},
 		&NotificationTopic{}, &NotificationTopicList{},
+		&MessengerPage{}, &MessengerPageList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

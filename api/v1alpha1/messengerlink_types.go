@@ -16,7 +16,7 @@ type MessengerLinkSpec struct {
 	// ref is the referral parameter. Meta returns it in the referral webhook, which is how the webhook server
 	// attributes a conversation to this link. Letters, digits, '_', '=' and '-' (not at either end, never
 	// "--", which separates ref fields), at most 250 characters. Two links of the same Page must not share
-	// a ref: the older one keeps it.
+	// a ref: the one that claimed it first keeps it (status.claim).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=250
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_=]([A-Za-z0-9_=-]*[A-Za-z0-9_=])?$`
@@ -94,6 +94,14 @@ type MessengerLinkStatus struct {
 	// +optional
 	ConfigMapName string `json:"configMapName,omitempty"`
 
+	// claim is the Page ID and ref that this link holds, as "<page ID>/<ref>", written by the controller.
+	// Meta's referral webhooks name only these, so one link of a Page and ref holds them: the first to
+	// claim them, and it keeps them against every link created later (which reports RefConflict) until
+	// it changes its ref or is deleted. The webhook server counts referrals only for the link whose claim
+	// is the Page and ref of its spec.
+	// +optional
+	Claim string `json:"claim,omitempty"`
+
 	// referrals counts the conversations this link started, as recorded by the webhook server.
 	// +optional
 	Referrals *ReferralStats `json:"referrals,omitempty"`
@@ -140,6 +148,9 @@ type ReferralStats struct {
 	// +kubebuilder:validation:MaxItems=30
 	// +optional
 	Daily []DailyReferrals `json:"daily,omitempty"`
+	// window tells how far back redeliveries are recognised.
+	// +optional
+	Window *DedupeWindow `json:"window,omitempty"`
 	// ledger is the webhook server's bookkeeping; not for people.
 	// +optional
 	Ledger *DeliveryLedger `json:"ledger,omitempty"`
@@ -175,18 +186,37 @@ type FieldCounts struct {
 }
 
 // DeliveryLedger is what the webhook server keeps next to the counts so that each commit stays atomic:
-// fingerprints of recently counted events (a redelivery of one is not counted again), the unique-people
-// sketch, and the IDs of the latest commits. It holds no person's ID.
+// the fingerprints of recently counted events (a redelivery of one is not counted again) and the
+// unique-people sketch. It holds no person's ID.
 type DeliveryLedger struct {
-	// recent holds fingerprints of recently counted events (opaque).
+	// window holds the fingerprints of recently counted events, grouped by event time (opaque).
+	// +optional
+	Window string `json:"window,omitempty"`
+	// recent is the fingerprint list of earlier versions; it is read once, moved into window and
+	// dropped (opaque).
 	// +optional
 	Recent string `json:"recent,omitempty"`
 	// sketch is the HyperLogLog sketch behind uniquePeople (opaque).
 	// +optional
 	Sketch string `json:"sketch,omitempty"`
-	// commits lists the IDs of the latest commits (opaque).
+}
+
+// DedupeWindow tells how far back the webhook server recognises Meta's redeliveries. Meta resends a
+// delivery with the same event timestamps, so coverage is a time: every event newer than coveredSince is
+// counted exactly once however often it is delivered.
+type DedupeWindow struct {
+	// coveredSince is the time after which every event is checked against the fingerprints kept. An
+	// event at or before it is acknowledged and not counted (see lateEvents). Unset while the window has
+	// dropped nothing: then every event is checked.
 	// +optional
-	Commits []string `json:"commits,omitempty"`
+	CoveredSince *metav1.Time `json:"coveredSince,omitempty"`
+	// events is how many fingerprints the window holds.
+	Events int32 `json:"events"`
+	// lateEvents counts events that were acknowledged and not counted because they were at or before
+	// coveredSince: a redelivery after the window moved on, or an event Meta delivered very late. (A
+	// NotificationTopic still keeps a late opt-in's token: a token is its own key.)
+	// +optional
+	LateEvents int64 `json:"lateEvents,omitempty"`
 }
 
 // MessengerLink is an m.me link with its QR codes and Send-to-Messenger snippet, written into a ConfigMap,

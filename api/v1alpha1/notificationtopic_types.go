@@ -24,7 +24,8 @@ type NotificationTopicSpec struct {
 	Page PageRef `json:"page"`
 
 	// topic is the title people opt in to, as shown in Messenger: letters, digits and single spaces, at
-	// most 65 characters. Opt-ins are attributed to this resource by page and topic.
+	// most 65 characters. Opt-ins are attributed to this resource by page and topic; two topics of the same
+	// Page must not share it: the one that claimed it first keeps it (status.claim).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=65
 	// +kubebuilder:validation:Pattern=`^[\p{L}\p{N}]+( [\p{L}\p{N}]+)*$`
@@ -142,6 +143,14 @@ type NotificationTopicStatus struct {
 	// +optional
 	ConfigMapName string `json:"configMapName,omitempty"`
 
+	// claim is the Page ID and topic title that this topic holds, as "<page ID>/<topic>", written by the
+	// controller. Meta's opt-in webhooks name only these, so one topic of a Page and title holds them: the
+	// first to claim them, and it keeps them against every topic created later (which reports
+	// TopicConflict and is not registered) until it changes its title or is deleted. The webhook server
+	// records opt-ins only for the topic whose claim is the Page and title of its spec.
+	// +optional
+	Claim string `json:"claim,omitempty"`
+
 	// registration records the opt-in request sent to register the topic.
 	// +optional
 	Registration *RegistrationStatus `json:"registration,omitempty"`
@@ -205,6 +214,9 @@ type OptInStats struct {
 	// +listType=set
 	// +optional
 	Secrets []string `json:"secrets,omitempty"`
+	// window tells how far back redeliveries are recognised.
+	// +optional
+	Window *DedupeWindow `json:"window,omitempty"`
 	// ledger is the webhook server's bookkeeping; not for people.
 	// +optional
 	Ledger *DeliveryLedger `json:"ledger,omitempty"`

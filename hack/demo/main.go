@@ -1,6 +1,6 @@
 // Command demo runs the whole product on one machine: it starts kube-apiserver and etcd, installs the CRDs,
 // runs the Graph API emulator, the webhook-server and the manager as real processes, applies
-// config/samples, waits for the links to be Ready and the topic to be Registered (the emulator confirms
+// config/samples, waits for the MessengerPage and the links to be Ready and the topic to be Registered (the emulator confirms
 // the registration through the webhook server), sends Meta-like signed deliveries to the webhook server,
 // shows what a person would look at, and stops everything it started.
 //
@@ -149,14 +149,19 @@ func (d *demo) setup(ctx context.Context) error {
 	fmt.Println("  webhook URL:", d.webhookURL)
 
 	step("Starting the manager (controllers; its bundled webhook server is off)")
-	if err := d.start("manager", "--leader-elect=false", "--metrics-bind-address=0", "--webhook-bind-address=0",
+	if err := d.start("manager", "--metrics-bind-address=0", "--webhook-bind-address=0",
 		"--health-probe-bind-address=127.0.0.1:0", "--messenger-app-id=1234567890",
 		"--graph-api-url="+d.emulatorURL); err != nil {
 		return err
 	}
 
-	step("Applying " + d.samples + " (two MessengerLinks, a NotificationTopic and its token Secret)")
+	step("Applying " + d.samples + " (two MessengerLinks, a NotificationTopic and its token Secret, a MessengerPage)")
 	if err := d.kubectlRun(ctx, "apply", "-n", "default", "-k", d.samples); err != nil {
+		return err
+	}
+	step("Waiting for the MessengerPage to be Ready (the app subscribed, Get Started and the domain set in the emulator)")
+	if err := d.kubectlRun(ctx, "wait", "-n", "default", "--for=condition=Ready", "mpage/acme-shoes",
+		"--timeout="+d.timeout.String()); err != nil {
 		return err
 	}
 	step("Waiting for the links to be Ready and the topic to be Registered")
@@ -193,7 +198,7 @@ func (d *demo) printHandoff() {
   logs:              %s/*.log
 
   Try:
-    %s get mlink,ntopic -o wide
+    %s get mlink,ntopic,mpage -o wide
     curl '%s?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=42'
 `, d.kubeconfig, d.kubectl, d.webhookURL, d.tokenFile, d.appSecretFile, d.emulatorURL, d.dir,
 		d.kubectl, d.webhookURL, d.verifyToken)

@@ -20,8 +20,13 @@ import (
 // show prints what a person would look at: the resources, the recorded referrals and opt-ins, and each
 // link's QR code; it writes the QR images to --out.
 func (d *demo) show(ctx context.Context) error {
-	step("kubectl get mlink,ntopic -o wide")
-	if err := d.kubectlRun(ctx, "get", "mlink,ntopic", "-n", "default", "-o", "wide"); err != nil {
+	step("kubectl get mlink,ntopic,mpage -o wide")
+	if err := d.kubectlRun(ctx, "get", "mlink,ntopic,mpage", "-n", "default", "-o", "wide"); err != nil {
+		return err
+	}
+	step("kubectl get events --field-selector involvedObject.kind=MessengerPage (what the operator changed on Meta's side)")
+	if err := d.kubectlRun(ctx, "get", "events", "-n", "default", "--field-selector", "involvedObject.kind=MessengerPage",
+		"-o", "custom-columns=REASON:.reason,MESSAGE:.message"); err != nil {
 		return err
 	}
 	return d.showStatus(ctx)

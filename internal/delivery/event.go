@@ -55,6 +55,9 @@ type Delivery struct {
 	// Ignored counts page events of kinds the operator does not track: plain messages and postbacks,
 	// echoes, reads, deliveries, reactions and the like.
 	Ignored int
+	// Skipped counts page events that could not be read: an object or array where Meta's documents put
+	// something else, as in the test delivery of the app dashboard ("message":"TEST_MESSAGE").
+	Skipped int
 }
 
 // Event is one normalized referral or opt-in. Only the sub-struct matching Kind is filled.

@@ -45,8 +45,10 @@ func Parse(body []byte) (*Delivery, error) {
 }
 
 // ParseWithLimits parses a delivery body into normalized events. It returns an error wrapping
-// ErrMalformed for invalid JSON, an envelope of the wrong shape, or a body over the limits. A delivery
-// for an object other than "page" is returned without events, whatever its entries hold.
+// ErrMalformed for invalid JSON, an envelope or entry of the wrong shape, or a body over the limits. An
+// event of the wrong shape (an object where a string belongs, or the reverse) is skipped and counted in
+// Delivery.Skipped. A delivery for an object other than "page" is returned without events, whatever its
+// entries hold.
 func ParseWithLimits(body []byte, lim Limits) (*Delivery, error) {
 	lim = lim.withDefaults()
 	// Before encoding/json: its recursion makes a depth bomb slow, and decoding a million tiny events
@@ -60,6 +62,13 @@ func ParseWithLimits(body []byte, lim Limits) (*Delivery, error) {
 		// Syntax errors leave Object empty, so this is valid JSON for an object we only acknowledge.
 		return &Delivery{Object: env.Object}, nil
 	}
+	skipped := 0
+	if typeErr := (*json.UnmarshalTypeError)(nil); errors.As(err, &typeErr) {
+		// Valid JSON with a value of another shape somewhere. If only events are of a shape the
+		// operator does not know (Meta's own test delivery sends "message":"TEST_MESSAGE"), the
+		// delivery is Meta's all the same: read it event by event and skip those.
+		env, skipped, err = parseEventByEvent(body)
+	}
 	if err != nil {
 		return nil, malformed(err)
 	}
@@ -67,7 +76,7 @@ func ParseWithLimits(body []byte, lim Limits) (*Delivery, error) {
 		return nil, fmt.Errorf("%w: no object", ErrMalformed)
 	}
 
-	n, tracked := 0, 0
+	n, tracked := skipped, 0
 	for i := range env.Entry {
 		for _, list := range [2][]wireEvent{env.Entry[i].Messaging, env.Entry[i].Standby} {
 			n += len(list)
@@ -84,7 +93,7 @@ func ParseWithLimits(body []byte, lim Limits) (*Delivery, error) {
 		return nil, fmt.Errorf("%w (more than %d)", ErrTooManyEvents, lim.MaxEvents)
 	}
 
-	d := &Delivery{Object: env.Object, Events: make([]Event, 0, tracked), Ignored: n - tracked}
+	d := &Delivery{Object: env.Object, Events: make([]Event, 0, tracked), Ignored: n - skipped - tracked, Skipped: skipped}
 	for i := range env.Entry {
 		e := &env.Entry[i]
 		for j := range e.Messaging {
@@ -95,6 +104,42 @@ func ParseWithLimits(body []byte, lim Limits) (*Delivery, error) {
 		}
 	}
 	return d, nil
+}
+
+// parseEventByEvent decodes an envelope whose events are decoded one at a time, and returns it without
+// the events that do not decode, and how many those were. The envelope and its entries must still have
+// Meta's shape: an error here means the body is not a delivery.
+func parseEventByEvent(body []byte) (wireEnvelope, int, error) {
+	var raw struct {
+		Object string `json:"object"`
+		Entry  []struct {
+			ID        text              `json:"id"`
+			Time      millis            `json:"time"`
+			Messaging []json.RawMessage `json:"messaging"`
+			Standby   []json.RawMessage `json:"standby"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return wireEnvelope{}, 0, err
+	}
+	env := wireEnvelope{Object: raw.Object, Entry: make([]wireEntry, len(raw.Entry))}
+	skipped := 0
+	decode := func(events []json.RawMessage) []wireEvent {
+		out := make([]wireEvent, 0, len(events))
+		for _, e := range events {
+			var w wireEvent
+			if json.Unmarshal(e, &w) != nil {
+				skipped++
+				continue
+			}
+			out = append(out, w)
+		}
+		return out
+	}
+	for i, e := range raw.Entry {
+		env.Entry[i] = wireEntry{ID: e.ID, Time: e.Time, Messaging: decode(e.Messaging), Standby: decode(e.Standby)}
+	}
+	return env, skipped, nil
 }
 
 // malformed turns a decoding error into one wrapping ErrMalformed that names the JSON path rather

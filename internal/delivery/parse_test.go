@@ -201,6 +201,45 @@ func TestParseKinds(t *testing.T) {
 	}
 }
 
+// A signed delivery is Meta's. An event of a shape the operator cannot read is skipped and counted, and
+// the rest of the delivery is read as usual: refusing it would make Meta send it again and again, and in
+// the end unsubscribe the app. The first case is the test delivery of Meta's app dashboard.
+func TestParseSkipsEventsOfAnotherShape(t *testing.T) {
+	referral := `{"sender":{"id":"1"},"recipient":{"id":"1234567890"},"timestamp":1458692752478,"referral":{"ref":"r"}}`
+	plain := `{"sender":{"id":"1"},"recipient":{"id":"1234567890"},"timestamp":1,"message":{"mid":"m1","text":"hi"}}`
+	tests := []struct {
+		name                     string
+		body                     string
+		wantEvents               int
+		wantSkipped, wantIgnored int
+	}{
+		{"Meta's test delivery", `{"object":"page","entry":[{"messaging":[{"message":"TEST_MESSAGE"}]}]}`, 0, 1, 0},
+		{"postback is a string", page(`{"postback":"GET_STARTED"}`), 0, 1, 0},
+		{"optin is a number", page(`{"optin":7}`), 0, 1, 0},
+		{"referral is an array", page(`{"referral":[{"ref":"a"}]}`), 0, 1, 0},
+		{"event is a number", page(`7`), 0, 1, 0},
+		{"the readable events around it are read", page(referral + `,{"message":"TEST_MESSAGE"},` + plain + `,` + referral), 2, 1, 1},
+		{"in standby too", `{"object":"page","entry":[{"id":"1","standby":[{"message":"x"},` + referral + `]}]}`, 1, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Parse([]byte(tt.body))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if len(d.Events) != tt.wantEvents || d.Skipped != tt.wantSkipped || d.Ignored != tt.wantIgnored {
+				t.Errorf("%d events, %d skipped, %d ignored; want %d, %d, %d",
+					len(d.Events), d.Skipped, d.Ignored, tt.wantEvents, tt.wantSkipped, tt.wantIgnored)
+			}
+			for _, ev := range d.Events {
+				if ev.Kind != KindReferral || ev.Referral.Ref != "r" || ev.Fingerprint == ([16]byte{}) {
+					t.Errorf("event not read as in a delivery without skipped events: %+v", ev)
+				}
+			}
+		})
+	}
+}
+
 func TestParseObject(t *testing.T) {
 	for body, want := range map[string]string{
 		page(""): ObjectPage,

@@ -1,5 +1,6 @@
 // Package graph is the operator's client for Meta's Graph API: it sends the recurring-notification opt-in
-// request (Send API) that registers a topic, classifies Graph errors into what a controller should do
+// request (Send API) that registers a topic, reads and writes a Page's app subscription and Messenger
+// Profile (page.go), classifies Graph errors into what a controller should do
 // (Classify, Reason, RetryAfter), honours rate-limit headers by pausing calls per Page, and counts its
 // requests in Prometheus metrics. It knows nothing of Kubernetes.
 //
@@ -164,13 +165,43 @@ func checkPage(pageID, token string) error {
 	return nil
 }
 
-// post sends body to endpoint, retrying a bounded number of times within ctx's deadline.
+// post sends a Send API body to endpoint and reads Meta's answer as a SendResult.
 func (c *Client) post(ctx context.Context, action, pageID, token, endpoint string, body []byte) (SendResult, error) {
+	resp, err := c.do(ctx, call{method: http.MethodPost, action: action, pageID: pageID, token: token,
+		endpoint: endpoint, contentType: "application/json", body: body})
+	if err != nil {
+		return SendResult{}, err
+	}
+	if r, ok := parseSendResult(resp.body); ok {
+		r.Usage = resp.usage
+		return r, nil
+	}
+	// Meta accepted the request, but which message it became cannot be read.
+	return SendResult{}, &UnknownOutcomeError{Err: &Error{HTTPStatus: resp.status, Message: "unreadable success answer",
+		FBTraceID: resp.traceID}}
+}
+
+// call is one Graph API request.
+type call struct {
+	method, action, pageID, token, endpoint, contentType string
+	body                                                 []byte
+}
+
+// response is a successful (2xx) answer.
+type response struct {
+	status  int
+	body    []byte
+	usage   Usage
+	traceID string
+}
+
+// do sends a request, retrying a bounded number of times within ctx's deadline.
+func (c *Client) do(ctx context.Context, rq call) (response, error) {
 	for attempt := 1; ; attempt++ {
-		if d := c.limiter.remaining(pageID, c.clock.Now()); d > 0 {
-			return SendResult{}, &ThrottledError{PageID: pageID, RetryAfter: d}
+		if d := c.limiter.remaining(rq.pageID, c.clock.Now()); d > 0 {
+			return response{}, &ThrottledError{PageID: rq.pageID, RetryAfter: d}
 		}
-		res, retryable, err := c.once(ctx, action, pageID, token, endpoint, body)
+		res, retryable, err := c.once(ctx, rq)
 		if err == nil || !retryable || attempt > c.maxRetries {
 			return res, err
 		}
@@ -190,23 +221,29 @@ func (c *Client) post(ctx context.Context, action, pageID, token, endpoint strin
 
 // once makes one attempt. retryable reports a failure that Graph API cannot have acted upon and that may
 // go away: the request never left, or a server error answered it.
-func (c *Client) once(ctx context.Context, action, pageID, token, endpoint string, body []byte) (res SendResult, retryable bool, err error) {
+func (c *Client) once(ctx context.Context, rq call) (res response, retryable bool, err error) {
 	var written atomic.Bool
 	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { written.Store(i.Err == nil) }}
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(withAction(ctx, action), trace),
-		http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return res, false, fmt.Errorf("graph: %s: build request: %w", action, err)
+	var body io.Reader
+	if rq.body != nil {
+		body = bytes.NewReader(rq.body)
 	}
-	hreq.Header.Set("Authorization", "Bearer "+token)
-	hreq.Header.Set("Content-Type", "application/json")
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(withAction(ctx, rq.action), trace),
+		rq.method, rq.endpoint, body)
+	if err != nil {
+		return res, false, fmt.Errorf("graph: %s: build request: %w", rq.action, err)
+	}
+	hreq.Header.Set("Authorization", "Bearer "+rq.token)
+	if rq.contentType != "" {
+		hreq.Header.Set("Content-Type", rq.contentType)
+	}
 	hreq.Header.Set("Accept", "application/json")
 	hreq.Header.Set("User-Agent", c.userAgent)
 
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		err = fmt.Errorf("graph: %s: %w", action, err)
-		if written.Load() {
+		err = fmt.Errorf("graph: %s: %w", rq.action, err)
+		if written.Load() && rq.method != http.MethodGet {
 			return res, false, &UnknownOutcomeError{Err: err}
 		}
 		return res, ctx.Err() == nil, err
@@ -214,27 +251,25 @@ func (c *Client) once(ctx context.Context, action, pageID, token, endpoint strin
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return res, false, &UnknownOutcomeError{Err: fmt.Errorf("graph: %s: read answer (HTTP %d): %w", action, resp.StatusCode, err)}
+		err = fmt.Errorf("graph: %s: read answer (HTTP %d): %w", rq.action, resp.StatusCode, err)
+		if rq.method == http.MethodGet {
+			return res, ctx.Err() == nil, err
+		}
+		return res, false, &UnknownOutcomeError{Err: err}
 	}
 	usage := ParseUsage(resp.Header)
 	now := c.clock.Now()
 	if usage.Exhausted() {
-		c.limiter.pause(pageID, now.Add(c.pauseFor(usage)))
+		c.limiter.pause(rq.pageID, now.Add(c.pauseFor(usage)))
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		if r, ok := parseSendResult(data); ok {
-			r.Usage = usage
-			return r, false, nil
-		}
-		// Meta accepted the request, but which message it became cannot be read.
-		return res, false, &UnknownOutcomeError{Err: &Error{HTTPStatus: resp.StatusCode, Message: "unreadable success answer",
-			FBTraceID: resp.Header.Get("X-Fb-Trace-Id")}}
+		return response{status: resp.StatusCode, body: data, usage: usage, traceID: resp.Header.Get("X-Fb-Trace-Id")}, false, nil
 	}
 	gerr := parseError(resp.StatusCode, resp.Header, data)
 	class, _ := classifyError(gerr)
 	if class == Throttled {
 		gerr.RetryAfter = c.pauseFor(usage)
-		c.limiter.pause(pageID, now.Add(gerr.RetryAfter))
+		c.limiter.pause(rq.pageID, now.Add(gerr.RetryAfter))
 	}
 	return res, class == Transient && resp.StatusCode >= 500, gerr
 }

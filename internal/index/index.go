@@ -29,11 +29,32 @@ func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{messengerv1.ManagedByLabel: messengerv1.ManagedByValue})
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {Label: managed},
-			&corev1.Secret{}:    {Label: managed},
+			&corev1.ConfigMap{}:              {Label: managed},
+			&corev1.Secret{}:                 {Label: managed},
+			&messengerv1.MessengerLink{}:     {Transform: stripLedger},
+			&messengerv1.NotificationTopic{}: {Transform: stripLedger},
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}
+}
+
+// stripLedger drops managedFields and the webhook server's ledger from cached links and topics. The
+// ledger (the dedupe window and the sketch, up to 22 KB per object) is read only by the status writer,
+// which reads each object from the API server right before writing it; kept in the caches it made both
+// binaries' memory and start-up grow with the events counted.
+func stripLedger(obj any) (any, error) {
+	strip := cache.TransformStripManagedFields()
+	switch o := obj.(type) {
+	case *messengerv1.MessengerLink:
+		if o.Status.Referrals != nil {
+			o.Status.Referrals.Ledger = nil
+		}
+	case *messengerv1.NotificationTopic:
+		if o.Status.OptIns != nil {
+			o.Status.OptIns.Ledger = nil
+		}
+	}
+	return strip(obj)
 }
 
 // Setup registers the field indexes with a manager's cache.
@@ -51,8 +72,9 @@ func Setup(ctx context.Context, idx client.FieldIndexer) error {
 	return nil
 }
 
-// OlderThan orders two claims on the same key: by creation time, then namespace and name, so that every
-// process (controller and webhook server replicas) picks the same winner.
+// OlderThan orders two claimants of the same key: by creation time, then namespace and name. The
+// controller gives a key nobody holds to the oldest claimant by this order (and, in a race, keeps the older
+// of two holders); a claim once held is kept whatever the order says (controllers/claims.go).
 func OlderThan(a, b client.Object) bool {
 	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
 	if !ta.Equal(&tb) {

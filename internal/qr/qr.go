@@ -107,16 +107,23 @@ var (
 // DefaultOptions.
 type Options struct {
 	// Size is the edge of the PNG in pixels and the width/height of the SVG,
-	// MinSize..MaxSize. The PNG uses a whole number of pixels per module and
-	// splits the remainder into extra white margin, so it is exactly Size.
+	// MinSize..MaxSize. The PNG is exactly Size: every module is the same
+	// whole number of pixels, scale = Size / (Modules + 2*QuietZone) rounded
+	// down, and the Size - scale*(Modules+2*QuietZone) pixels left over go to
+	// the margin, half before the code and the rest after. That remainder is
+	// the one inexact part and is always less than one pixel per module; a
+	// finer fit would need modules of unequal widths, which decoders that
+	// sample a pure grid misread (tried: TestRoundTrip fails in pure mode).
 	Size int
 	// Level is the minimum error correction level. The encoder raises it
 	// when the higher level fits in the same symbol: more robustness, same
 	// size.
 	Level Level
 	// QuietZone is the white margin around the symbol in modules,
-	// 0..MaxQuietZone. Scanners need StandardQuietZone unless the code is
-	// placed on a white page that provides the margin.
+	// 0..MaxQuietZone: QuietZone*scale pixels in the PNG, plus the remainder
+	// described at Size (so 0 leaves only that remainder). Scanners need
+	// StandardQuietZone unless the code is placed on a white page that
+	// provides the margin.
 	QuietZone int
 }
 

@@ -16,20 +16,23 @@ import (
 // applier changes the webhook server's status fields of one kind of object. It touches nothing that the
 // controllers own.
 type applier interface {
-	// ledger returns the stored ledger (may be nil); load decodes the rest of the bookkeeping.
+	// ledger returns the stored ledger (may be nil); newest the latest event time counted so far;
+	// load decodes the rest of the bookkeeping.
 	ledger() *messengerv1.DeliveryLedger
+	newest() time.Time
 	load() error
-	// apply counts an item; revert takes a counted item back (counts only: a sketch cannot forget).
+	// apply counts an item that is neither a redelivery nor late.
 	apply(Item)
-	revert([]Item)
-	// store writes the bookkeeping back into the object.
-	store(*ledger)
+	// store writes the bookkeeping back into the object, with late events the window could not check.
+	store(lg *ledger, late int64)
 }
 
 // sideWriter is an applier that stores something outside the object before the status write: the
-// topic's tokens. The status then records what the side store holds.
+// topic's tokens. The status then records what the side store holds. It gets the late items too: a side
+// store keyed by what it stores (a token) is idempotent without the window.
 type sideWriter interface {
-	writeSide(ctx context.Context, c client.Client, r client.Reader, counted []Item) error
+	// writeSide returns the bytes it wrote.
+	writeSide(ctx context.Context, c client.Client, r client.Reader, counted, late []Item) (int, error)
 }
 
 func newApplier(k Kind, o *Options) (client.Object, applier) {
@@ -68,6 +71,13 @@ func (a *linkApplier) ledger() *messengerv1.DeliveryLedger {
 	return nil
 }
 
+func (a *linkApplier) newest() time.Time {
+	if r := a.l.Status.Referrals; r != nil && r.LastTime != nil {
+		return r.LastTime.Time
+	}
+	return time.Time{}
+}
+
 func (a *linkApplier) load() error {
 	a.sk = sketch.New()
 	if lg := a.ledger(); lg != nil && lg.Sketch != "" {
@@ -83,7 +93,7 @@ func (a *linkApplier) load() error {
 func (a *linkApplier) apply(it Item) {
 	st := a.stats()
 	ev := &it.Event
-	a.count(st, ev, 1)
+	a.count(st, ev)
 	if person := personOf(ev); person != "" {
 		a.sk.Add(person)
 		st.UniquePeople = int64(a.sk.Estimate())
@@ -99,53 +109,46 @@ func (a *linkApplier) apply(it Item) {
 	}
 }
 
-func (a *linkApplier) revert(items []Item) {
-	st := a.stats()
-	for i := range items {
-		a.count(st, &items[i].Event, -1)
-	}
-}
-
-// count adds d to every counter the event contributes to.
-func (a *linkApplier) count(st *messengerv1.ReferralStats, ev *delivery.Event, d int64) {
+// count adds one to every counter the event contributes to.
+func (a *linkApplier) count(st *messengerv1.ReferralStats, ev *delivery.Event) {
 	ref, source := ev.Referral.Ref, ev.Referral.Source
 	switch ev.Kind {
 	case delivery.KindOptIn:
-		st.PluginOptIns = nonNegative(st.PluginOptIns + d)
+		st.PluginOptIns = st.PluginOptIns + 1
 		ref = ev.OptIn.Ref
 	case delivery.KindPostbackReferral:
-		st.Total = nonNegative(st.Total + d)
-		st.NewConversations = nonNegative(st.NewConversations + d)
+		st.Total = st.Total + 1
+		st.NewConversations = st.NewConversations + 1
 	case delivery.KindReferral:
-		st.Total = nonNegative(st.Total + d)
-		st.ReturningConversations = nonNegative(st.ReturningConversations + d)
+		st.Total = st.Total + 1
+		st.ReturningConversations = st.ReturningConversations + 1
 	case delivery.KindMessageReferral:
-		st.Total = nonNegative(st.Total + d)
+		st.Total = st.Total + 1
 	}
 	if ev.Kind == delivery.KindMessageReferral || source == "ADS" {
-		st.AdReferrals = nonNegative(st.AdReferrals + d)
+		st.AdReferrals = st.AdReferrals + 1
 	}
 	if source != "" {
-		addSource(st, source, d)
+		addSource(st, source)
 	}
 	if _, fields, err := link.DecodeRef(ref); err == nil {
 		for _, f := range fields {
-			addField(st, f.ID, f.Value, d)
+			addField(st, f.ID, f.Value)
 		}
 	}
 }
 
-func addSource(st *messengerv1.ReferralStats, source string, d int64) {
+func addSource(st *messengerv1.ReferralStats, source string) {
 	if st.BySource == nil {
 		st.BySource = map[string]int64{}
 	}
 	if _, ok := st.BySource[source]; !ok && len(st.BySource) >= maxSources {
 		source = "OTHER"
 	}
-	st.BySource[source] = nonNegative(st.BySource[source] + d)
+	st.BySource[source] = st.BySource[source] + 1
 }
 
-func addField(st *messengerv1.ReferralStats, id, value string, d int64) {
+func addField(st *messengerv1.ReferralStats, id, value string) {
 	var fc *messengerv1.FieldCounts
 	for i := range st.Fields {
 		if st.Fields[i].ID == id {
@@ -153,7 +156,7 @@ func addField(st *messengerv1.ReferralStats, id, value string, d int64) {
 		}
 	}
 	if fc == nil {
-		if len(st.Fields) >= maxFieldIDs || d < 0 {
+		if len(st.Fields) >= maxFieldIDs {
 			return
 		}
 		st.Fields = append(st.Fields, messengerv1.FieldCounts{ID: id})
@@ -163,14 +166,31 @@ func addField(st *messengerv1.ReferralStats, id, value string, d int64) {
 		fc.Values = map[string]int64{}
 	}
 	if _, ok := fc.Values[value]; ok || len(fc.Values) < messengerv1.MaxFieldValues {
-		fc.Values[value] = nonNegative(fc.Values[value] + d)
+		fc.Values[value] = fc.Values[value] + 1
 		return
 	}
-	fc.Other = nonNegative(fc.Other + d)
+	fc.Other = fc.Other + 1
 }
 
-func (a *linkApplier) store(lg *ledger) {
-	a.stats().Ledger = lg.encode(a.sk.String())
+func (a *linkApplier) store(lg *ledger, late int64) {
+	st := a.stats()
+	st.Ledger = lg.encode(a.sk.String())
+	st.Window = windowStatus(st.Window, lg.win, late)
+}
+
+// windowStatus is what status says of the window: its coverage and the late events, added to those of
+// the status before.
+func windowStatus(prev *messengerv1.DedupeWindow, w *window, late int64) *messengerv1.DedupeWindow {
+	ws := &messengerv1.DedupeWindow{Events: int32(w.n)}
+	if prev != nil {
+		ws.LateEvents = prev.LateEvents
+	}
+	ws.LateEvents += late
+	if since := w.coveredSince(); !since.IsZero() {
+		t := metav1.NewTime(since)
+		ws.CoveredSince = &t
+	}
+	return ws
 }
 
 // personOf identifies the person for the unique-people sketch, which keeps only hashes.
@@ -183,5 +203,3 @@ func personOf(ev *delivery.Event) string {
 	}
 	return ""
 }
-
-func nonNegative(v int64) int64 { return max(v, 0) }

@@ -34,6 +34,13 @@ func (a *topicApplier) ledger() *messengerv1.DeliveryLedger {
 	return nil
 }
 
+func (a *topicApplier) newest() time.Time {
+	if o := a.t.Status.OptIns; o != nil && o.LastTime != nil {
+		return o.LastTime.Time
+	}
+	return time.Time{}
+}
+
 func (a *topicApplier) load() error { return nil }
 
 func (a *topicApplier) apply(it Item) {
@@ -54,21 +61,24 @@ func (a *topicApplier) apply(it Item) {
 	}
 }
 
-// revert has nothing to take back: the counts are derived from the token store, where a redelivered
-// token is the same key, and a confirmation or a time cannot be undone.
-func (a *topicApplier) revert([]Item) {}
-
-func (a *topicApplier) writeSide(ctx context.Context, c client.Client, r client.Reader, counted []Item) error {
-	if len(tokenEvents(counted)) == 0 {
-		return nil
+// writeSide stores the tokens of counted and late opt-ins alike: a token is its own idempotency key, so
+// an opt-in older than the window is still kept (a late confirmation is not: it needs the window).
+func (a *topicApplier) writeSide(ctx context.Context, c client.Client, r client.Reader, counted, late []Item) (int, error) {
+	all := append(append([]Item(nil), counted...), late...)
+	if len(tokenEvents(all)) == 0 {
+		return 0, nil
 	}
-	tc, err := storeTokens(ctx, c, r, a.t, counted, a.perShard)
+	tc, err := storeTokens(ctx, c, r, a.t, all, a.perShard)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	st := a.stats()
 	st.Total, st.Active, st.Stopped, st.Secrets = tc.total, tc.active, tc.stopped, tc.secrets
-	return nil
+	return tc.bytesWritten, nil
 }
 
-func (a *topicApplier) store(lg *ledger) { a.stats().Ledger = lg.encode("") }
+func (a *topicApplier) store(lg *ledger, late int64) {
+	st := a.stats()
+	st.Ledger = lg.encode("")
+	st.Window = windowStatus(st.Window, lg.win, late)
+}

@@ -2,10 +2,9 @@ package status
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
 	"time"
 
@@ -13,50 +12,42 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// revert is something stored that must be taken back: the items a commit counted for one part.
-//
-// A commit can end three ways. Stored: the API server said so. Not stored: it said no (a conflict, a
-// refused connection). Unknown: the answer was lost (a timeout, a reset connection). Parts of an unknown
-// commit are answered 503, so they must not stay counted; the commit's ID in the object's ledger tells,
-// on the next read, whether it was stored. A revert is due when its commit was stored and no commit that
-// carried the revert was.
-type revert struct {
-	commit string
-	// known means the commit is known to be stored (its delivery failed elsewhere afterwards).
-	known bool
-	items []Item
-	fps   []uint64
-	// by lists the commits that carried this revert but whose outcome is unknown.
-	by []string
-}
+// A commit ends in one of three ways. Stored: the API server said so, and every part in it is answered
+// 200. Not stored: it said no (a conflict, a refusal). Unknown: the answer was lost (a timeout, a reset
+// connection), so the write may have landed. Parts of a commit that did not end stored are answered 503
+// and left alone: if the write landed, Meta's redelivery finds the events in the window, on whichever
+// replica it lands, and is answered 200 without counting them again. Nothing is ever taken back: a
+// take-back would be a second writer racing that redelivery on another replica.
 
-func (r *revert) due(lg *ledger) bool {
-	for _, c := range r.by {
-		if lg.hasCommit(c) {
-			return false
-		}
-	}
-	return r.known || lg.hasCommit(r.commit)
-}
-
-// run commits the queue's parts and reverts until there are none, one commit at a time, at most one per
-// flush interval, backing off while the API server fails.
+// run commits the queue's parts until there are none, one commit at a time, within the write budget,
+// backing off while the API server fails. An object that keeps receiving events is written less often
+// (its interval doubles from FlushInterval up to MaxFlushInterval), so that one hot object does not spend
+// the budget of many.
 func (s *Store) run(q *queue) {
 	defer s.wg.Done()
+	interval := s.o.FlushInterval
 	var backoff time.Duration
 	for {
-		// The slot first, then the parts: a part is taken only when its attempt can start at once, so
-		// one waiting for a slot can still be abandoned at its deadline and answered in time.
+		// The budget first, holding no slot and taking no part, so that a part can still be abandoned
+		// at its deadline. When the budget cannot be had in time, the parts fail now, never attempted.
+		if !s.budget.wait(q.costKB, s.maxBudgetWait(q)) {
+			s.failPending(q, "the status write budget is spent")
+			return
+		}
+		// The slot next, then the parts: a part is taken only when its attempt can start at once.
 		s.sem <- struct{}{}
-		batch, reverts, ok := s.take(q)
+		batch, ok := s.take(q)
 		if !ok {
 			<-s.sem
 			return
 		}
 		start := time.Now()
-		stored := s.commit(q, batch, reverts)
+		stored := s.commit(q, batch)
 		<-s.sem
-		wait := s.o.FlushInterval - time.Since(start)
+		// Still running after this commit means events kept coming: wait twice as long before the next.
+		// A queue that finds nothing after its wait ends, and the object's next event starts afresh.
+		interval = min(2*interval, s.o.MaxFlushInterval)
+		wait := interval - time.Since(start)
 		if stored {
 			backoff = 0
 		} else {
@@ -69,9 +60,36 @@ func (s *Store) run(q *queue) {
 	}
 }
 
-// take hands the committer every pending part that still has time for an attempt, and the reverts owed.
-// Parts without enough time fail now, never attempted, so their answer is never late.
-func (s *Store) take(q *queue) ([]*part, []*revert, bool) {
+// maxBudgetWait is how long the queue's parts can wait for the budget and still be attempted in time.
+func (s *Store) maxBudgetWait(q *queue) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var latest time.Time
+	for _, p := range q.pending {
+		if !p.abandoned && p.deadline.After(latest) {
+			latest = p.deadline
+		}
+	}
+	return time.Until(latest) - s.o.AttemptTimeout
+}
+
+// failPending fails every pending part and ends the queue.
+func (s *Store) failPending(q *queue, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range q.pending {
+		if !p.abandoned {
+			p.result <- fmt.Errorf("%w: %s", ErrUnavailable, why)
+		}
+	}
+	q.pending = nil
+	q.running = false
+	delete(s.queues, q.target)
+}
+
+// take hands the committer every pending part that still has time for an attempt. Parts without enough
+// time fail now, never attempted, so their answer is never late.
+func (s *Store) take(q *queue) ([]*part, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -87,56 +105,52 @@ func (s *Store) take(q *queue) ([]*part, []*revert, bool) {
 		}
 	}
 	q.pending = nil
-	if len(batch) == 0 && len(q.reverts) == 0 {
+	if len(batch) == 0 {
 		q.running = false
 		delete(s.queues, q.target)
-		return nil, nil, false
+		return nil, false
 	}
-	return batch, append([]*revert(nil), q.reverts...), true
+	return batch, true
 }
 
-// commit stores batch and reverts in one write, retrying conflicts while the parts have time. It
-// reports whether the write was stored.
-func (s *Store) commit(q *queue, batch []*part, reverts []*revert) bool {
-	id := newCommitID()
-	live := false
+// commit stores batch in one write, retrying conflicts while the parts have time. It reports whether the
+// write was stored.
+func (s *Store) commit(q *queue, batch []*part) bool {
 	for {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), s.o.AttemptTimeout)
-		stored, written, err := s.attempt(ctx, q.target, batch, reverts, id, live)
+		out, err := s.attempt(ctx, q.target, batch)
 		cancel()
-		result := classify(err, written)
+		result := classify(err, out.written)
 		s.m.commit(q.target.Kind, result, time.Since(start), len(batch))
 		switch result {
 		case resultOK, resultGone:
-			for i, p := range batch {
-				p.stored = stored[i]
+			if result == resultOK {
+				s.m.stored(q.target.Kind, out)
+				// The next write of this object is estimated at this one's size.
+				cost := s.budget.costKB(out.storedBytes)
+				s.budget.charge(cost - q.costKB)
+				q.costKB = cost
+			}
+			for _, p := range batch {
 				p.result <- nil
 			}
-			s.settleReverts(q, reverts)
 			return true
 		case resultConflict:
-			// Nothing was written; read the object from the API server and apply everything again.
-			live = true
+			// Nothing was written; read the object again and apply everything again.
 			batch = s.dropLate(batch)
-			if len(batch) == 0 && len(reverts) == 0 {
+			if len(batch) == 0 {
 				return true
 			}
 			continue
-		case resultUnknown:
-			s.o.Log.Info("commit outcome unknown; its events are answered 503 and taken back if it was stored",
-				"kind", q.target.Kind, "name", q.target.Name, "namespace", q.target.Namespace, "error", err.Error())
-			s.mu.Lock()
-			for _, r := range stored {
-				if r != nil && len(r.fps) > 0 {
-					q.reverts = append(q.reverts, r)
-				}
+		case resultThrottled:
+			if d, ok := apierrors.SuggestsClientDelay(err); ok {
+				s.budget.pause(time.Duration(d) * time.Second)
 			}
-			s.mu.Unlock()
-		default:
-			s.o.Log.V(1).Info("commit failed", "kind", q.target.Kind, "name", q.target.Name,
-				"namespace", q.target.Namespace, "error", err.Error())
 		}
+		s.o.Log.V(1).Info("commit not stored; its deliveries are answered 503 and Meta delivers them again",
+			"kind", q.target.Kind, "name", q.target.Name, "namespace", q.target.Namespace,
+			"result", string(result), "error", err.Error())
 		for _, p := range batch {
 			p.result <- fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -159,107 +173,104 @@ func (s *Store) dropLate(batch []*part) []*part {
 	return kept
 }
 
-// settleReverts forgets the reverts a stored commit carried (or found not due): after it, an unknown
-// commit can no longer be stored, because the object's resourceVersion has moved on.
-func (s *Store) settleReverts(q *queue, done []*revert) {
-	if len(done) == 0 {
-		return
-	}
-	settled := make(map[*revert]bool, len(done))
-	for _, r := range done {
-		settled[r] = true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	kept := q.reverts[:0]
-	for _, r := range q.reverts {
-		if !settled[r] {
-			kept = append(kept, r)
-		}
-	}
-	q.reverts = kept
+// outcome is what one attempt did.
+type outcome struct {
+	written                  bool // a write was sent
+	counted, duplicate, late int
+	patchBytes               int
+	// storedBytes estimates what etcd stores for the commit: the object's status bookkeeping and the
+	// token shards rewritten, plus a fixed allowance for the rest of the object.
+	storedBytes int
+	coverage    time.Duration // how far back the window reaches; 0 while it dropped nothing
 }
 
-// attempt reads the object, applies reverts then parts, and writes the status with an optimistic lock.
-// It returns, per part, what it counted; written tells whether a write was sent.
-func (s *Store) attempt(ctx context.Context, t Target, batch []*part, reverts []*revert, id string, live bool) ([]*revert, bool, error) {
+// attempt reads the object from the API server, applies the parts, and writes the status with an
+// optimistic lock (the resourceVersion read).
+func (s *Store) attempt(ctx context.Context, t Target, batch []*part) (outcome, error) {
+	var out outcome
 	obj, ap := newApplier(t.Kind, &s.o)
-	var reader client.Reader = s.c
-	if live {
-		reader = s.live
-	}
-	if err := reader.Get(ctx, t.NamespacedName, obj); err != nil {
-		return nil, false, err
+	if err := s.live.Get(ctx, t.NamespacedName, obj); err != nil {
+		return out, err
 	}
 	base := obj.DeepCopyObject().(client.Object)
-	lg, err := decodeLedger(ap.ledger(), s.o.MaxRecent)
+	lg, err := decodeLedger(ap.ledger(), s.o.WindowEvents, ap.newest())
 	if err != nil {
-		s.o.Log.Info("starting a new ledger", "kind", t.Kind, "name", t.Name, "namespace", t.Namespace, "reason", err.Error())
+		s.o.Log.Info("starting a new dedupe window", "kind", t.Kind, "name", t.Name, "namespace", t.Namespace, "reason", err.Error())
 	}
 	if err := ap.load(); err != nil {
 		s.o.Log.Info("starting a new sketch", "kind", t.Kind, "name", t.Name, "namespace", t.Namespace, "reason", err.Error())
 	}
-	// Decide every revert against the ledger as read, before any of them changes it: one commit can hold
-	// parts of several deliveries, and removing its ID for the first would hide it from the others.
-	var due []*revert
-	for _, r := range reverts {
-		if r.due(lg) {
-			due = append(due, r)
-		}
+	var all []Item
+	for _, p := range batch {
+		all = append(all, p.items...)
 	}
-	for _, r := range due {
-		ap.revert(r.items)
-		lg.remove(r.fps)
-		lg.removeCommit(r.commit)
-		r.by = append(r.by, id)
-		s.m.reverts.WithLabelValues(string(t.Kind)).Add(float64(len(r.items)))
-	}
-	stored := make([]*revert, len(batch))
-	for i, p := range batch {
-		r := &revert{commit: id}
-		for _, it := range p.items {
-			fp := fingerprint(it.Event.Fingerprint)
-			if lg.seen(fp) {
-				s.m.duplicates.WithLabelValues(string(t.Kind)).Inc()
-				continue
-			}
+	// Oldest first: then what the window drops while this commit fills it is older than every event
+	// still to come, and no event of the commit is late because of the commit itself.
+	slices.SortStableFunc(all, func(a, b Item) int { return a.Event.Time.Compare(b.Event.Time) })
+	var counted, late []Item
+	for _, it := range all {
+		at, fp := eventMillis(it.Event.Time), shortFingerprint(it.Event.Fingerprint)
+		switch {
+		case lg.win.late(at):
+			late = append(late, it)
+		case lg.win.seen(at, fp):
+			out.duplicate++
+		default:
 			ap.apply(it)
-			lg.add(fp)
-			r.items = append(r.items, it)
-			r.fps = append(r.fps, fp)
+			lg.win.add(at, fp)
+			counted = append(counted, it)
 		}
-		stored[i] = r
 	}
+	out.counted, out.late = len(counted), len(late)
 	if sw, ok := ap.(sideWriter); ok {
-		var counted []Item
-		for _, r := range stored {
-			counted = append(counted, r.items...)
-		}
 		// Nothing of the status is written yet; a failure here fails the attempt as not stored.
-		if err := sw.writeSide(ctx, s.c, reader, counted); err != nil {
-			return stored, false, err
+		n, err := sw.writeSide(ctx, s.c, s.live, counted, late)
+		if err != nil {
+			return out, err
 		}
+		out.storedBytes += n
 	}
-	lg.addCommit(id)
-	ap.store(lg)
-	patch := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
-	if err := s.c.Status().Patch(ctx, obj, patch); err != nil {
-		return stored, true, err
+	ap.store(lg, int64(len(late)))
+	stored := ap.ledger()
+	out.storedBytes += objectAllowance + len(stored.Window) + len(stored.Sketch)
+	if since := lg.win.coveredSince(); !since.IsZero() {
+		out.coverage = time.Since(since)
 	}
-	return stored, true, nil
+	patch := &sizedPatch{Patch: client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})}
+	out.written = true
+	err = s.c.Status().Patch(ctx, obj, patch)
+	out.patchBytes = patch.n
+	return out, err
+}
+
+// objectAllowance is what a link or topic holds besides its ledger: spec, metadata, conditions, counts.
+const objectAllowance = 2048
+
+// sizedPatch records the size of the patch it sends, for the bytes-written metric.
+type sizedPatch struct {
+	client.Patch
+	n int
+}
+
+func (p *sizedPatch) Data(obj client.Object) ([]byte, error) {
+	b, err := p.Patch.Data(obj)
+	p.n = len(b)
+	return b, err
 }
 
 type result string
 
 const (
-	resultOK       result = "ok"
-	resultGone     result = "gone"     // the object was deleted: nothing left to count for
-	resultConflict result = "conflict" // someone else wrote first: apply again on the fresh object
-	resultFailed   result = "failed"   // certainly not stored
-	resultUnknown  result = "unknown"  // sent, answer lost: maybe stored
+	resultOK        result = "ok"
+	resultGone      result = "gone"      // the object was deleted: nothing left to count for
+	resultConflict  result = "conflict"  // someone else wrote first: apply again on the fresh object
+	resultThrottled result = "throttled" // the API server asked us to slow down (429): not stored
+	resultFailed    result = "failed"    // certainly not stored
+	resultUnknown   result = "unknown"   // sent, answer lost: maybe stored
 )
 
-// classify sorts an attempt's error by what it says about the write.
+// classify sorts an attempt's error by what it says about the write. Only the metrics and the 429
+// pause depend on it: every outcome but ok and gone is answered 503 and left alone.
 func classify(err error, written bool) result {
 	switch {
 	case err == nil:
@@ -268,18 +279,14 @@ func classify(err error, written bool) result {
 		return resultGone
 	case apierrors.IsConflict(err):
 		return resultConflict
+	case apierrors.IsTooManyRequests(err):
+		return resultThrottled
 	case !written,
 		errors.Is(err, syscall.ECONNREFUSED),
 		apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsForbidden(err),
-		apierrors.IsUnauthorized(err), apierrors.IsTooManyRequests(err):
+		apierrors.IsUnauthorized(err):
 		return resultFailed
 	default:
 		return resultUnknown
 	}
-}
-
-func newCommitID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
 }

@@ -13,9 +13,16 @@ import (
 
 // Options tune the Store. Zero values take the defaults.
 type Options struct {
-	// FlushInterval is the least time between two commits of one object; events arriving meanwhile are
-	// committed together. Default 50ms.
+	// FlushInterval is the least time between two commits of a quiet object; events arriving meanwhile
+	// are committed together. Default 50ms.
 	FlushInterval time.Duration
+	// MaxFlushInterval is how far an object's interval grows while events keep arriving for it: a hot
+	// object is written about once per MaxFlushInterval whatever its event rate. Default 1s.
+	MaxFlushInterval time.Duration
+	// WritesPerSecond is this Store's budget of status writes, over all objects, in full writes (a link
+	// status at its largest, 27 KB; a smaller write counts by its size, see budget); 0 means
+	// DefaultWritesPerSecond, a negative value no budget. It bounds what etcd keeps whatever the load.
+	WritesPerSecond float64
 	// AttemptTimeout bounds one read-modify-write against the API server. A part whose delivery has less
 	// time left than this is not attempted: it fails at once rather than risk an answer after its deadline.
 	// Default 1s.
@@ -24,8 +31,9 @@ type Options struct {
 	DefaultDeadline time.Duration
 	// MaxConcurrentCommits bounds commits in flight across all objects. Default 16.
 	MaxConcurrentCommits int
-	// MaxRecent is the number of event fingerprints remembered per object. Default DefaultMaxRecent.
-	MaxRecent int
+	// WindowEvents is how many event fingerprints each object keeps to recognise redeliveries. Default
+	// DefaultWindowEvents.
+	WindowEvents int
 	// TokensPerShard is how many opt-in tokens a Secret holds. Default MaxTokensPerShard.
 	TokensPerShard int
 	// Registerer receives the metrics; nil registers none.
@@ -33,9 +41,22 @@ type Options struct {
 	Log        logr.Logger
 }
 
+// DefaultWritesPerSecond keeps etcd's growth below what the API server's compaction (every 5 minutes
+// by default) frees: etcd holds between 5 and 10 minutes of history, so 25 full writes (27 KB) a second
+// per replica, 50 for the default two replicas, peak at 50 x 27 KB x 600 s = 810 MB, well under etcd's
+// default 2 GiB quota, whatever the load.
+const DefaultWritesPerSecond = 25
+
 func (o *Options) defaults() {
 	if o.FlushInterval == 0 {
 		o.FlushInterval = 50 * time.Millisecond
+	}
+	if o.MaxFlushInterval == 0 {
+		o.MaxFlushInterval = time.Second
+	}
+	o.MaxFlushInterval = max(o.MaxFlushInterval, o.FlushInterval)
+	if o.WritesPerSecond == 0 {
+		o.WritesPerSecond = DefaultWritesPerSecond
 	}
 	if o.AttemptTimeout == 0 {
 		o.AttemptTimeout = time.Second
@@ -49,18 +70,19 @@ func (o *Options) defaults() {
 	if o.TokensPerShard == 0 {
 		o.TokensPerShard = MaxTokensPerShard
 	}
-	if o.MaxRecent == 0 {
-		o.MaxRecent = DefaultMaxRecent
+	if o.WindowEvents == 0 {
+		o.WindowEvents = DefaultWindowEvents
 	}
 }
 
 // Store is the Writer that commits to the API server.
 type Store struct {
-	c    client.Client
-	live client.Reader
-	o    Options
-	m    *metrics
-	sem  chan struct{}
+	c      client.Client
+	live   client.Reader
+	o      Options
+	m      *metrics
+	sem    chan struct{}
+	budget *budget
 
 	mu     sync.Mutex
 	queues map[Target]*queue
@@ -68,14 +90,16 @@ type Store struct {
 	wg     sync.WaitGroup
 }
 
-// NewWriter returns a Store that reads objects through c (normally the cache) at first and through live
-// (the API server) after a conflict, and writes status with c.
-func NewWriter(c client.Client, live client.Reader, o Options) *Store {
+// NewStore returns a Store that reads each object from the API server through live right before it
+// writes the object's status with c. Live reads, not the cache, because the caches of both binaries drop
+// the ledger (see CacheTransform).
+func NewStore(c client.Client, live client.Reader, o Options) *Store {
 	o.defaults()
 	return &Store{
 		c: c, live: live, o: o,
 		m:      newMetrics(o.Registerer),
 		sem:    make(chan struct{}, o.MaxConcurrentCommits),
+		budget: newBudget(o.WritesPerSecond),
 		queues: map[Target]*queue{},
 	}
 }
@@ -88,17 +112,14 @@ type part struct {
 	// Guarded by Store.mu:
 	taken     bool // included in a commit attempt; its outcome decides
 	abandoned bool // the writer stopped waiting before it was taken
-	// Set by the commit that stored it, read by Write after result: what to take back if the delivery
-	// as a whole fails.
-	stored *revert
 }
 
-// queue holds one object's pending parts and the reverts it still owes.
+// queue holds one object's pending parts.
 type queue struct {
 	target  Target
 	pending []*part
-	reverts []*revert
 	running bool
+	costKB  int // what the object's last write cost the budget: the estimate for its next
 }
 
 // Write implements Writer.
@@ -114,24 +135,15 @@ func (s *Store) Write(ctx context.Context, items []Item) error {
 	if parts == nil {
 		return fmt.Errorf("%w: shutting down", ErrUnavailable)
 	}
+	// Every part is awaited, also after one failed: a part stored for one object stays stored (its
+	// events are recognised when Meta delivers the whole delivery again), so nothing is taken back.
 	var failed error
-	var stored []*part
 	for _, p := range parts {
-		if err := s.await(ctx, p); err != nil {
+		if err := s.await(ctx, p); err != nil && failed == nil {
 			failed = err
-		} else {
-			stored = append(stored, p)
 		}
 	}
-	if failed != nil {
-		// Some of the delivery was stored and some not: Meta will deliver all of it again, so take back
-		// what was stored, so that the delivery counts once, when it succeeds.
-		for _, p := range stored {
-			s.scheduleRevert(p)
-		}
-		return failed
-	}
-	return nil
+	return failed
 }
 
 func (s *Store) enqueue(items []Item, deadline time.Time) []*part {
@@ -177,22 +189,10 @@ func (s *Store) await(ctx context.Context, p *part) error {
 	return <-p.result
 }
 
-func (s *Store) scheduleRevert(p *part) {
-	if p.stored == nil || len(p.stored.fps) == 0 {
-		return
-	}
-	p.stored.known = true
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q := s.queueLocked(p.items[0].Target)
-	q.reverts = append(q.reverts, p.stored)
-	s.kickLocked(q)
-}
-
 func (s *Store) queueLocked(t Target) *queue {
 	q := s.queues[t]
 	if q == nil {
-		q = &queue{target: t}
+		q = &queue{target: t, costKB: 4}
 		s.queues[t] = q
 	}
 	return q

@@ -16,6 +16,7 @@ import (
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/delivery"
+	"github.com/mmelink/operator/internal/names"
 )
 
 // Opt-in tokens live in Secrets owned by their NotificationTopic: a token is what a later send addresses,
@@ -58,10 +59,11 @@ func tokenKey(token string) string {
 // shardName names the n-th shard of a topic.
 func shardName(topic string, n int) string { return fmt.Sprintf("%s-optins-%d", topic, n) }
 
-// tokenCounts are the topic's derived counts.
+// tokenCounts are the topic's derived counts, and the bytes of the shards written.
 type tokenCounts struct {
 	total, active, stopped int64
 	secrets                []string
+	bytesWritten           int
 }
 
 // storeTokens writes the opt-ins, stops and resumes of items into topic t's shards and returns the
@@ -101,12 +103,18 @@ func storeTokens(ctx context.Context, c client.Client, r client.Reader, t *messe
 		shards[n].Data[key] = data
 		changed[n] = true
 	}
+	written := 0
 	for n := range changed {
 		if err := saveShard(ctx, c, &shards[n]); err != nil {
 			return tokenCounts{}, err
 		}
+		for _, v := range shards[n].Data {
+			written += len(v) + 32 // the value and its key
+		}
 	}
-	return countShards(shards), nil
+	tc := countShards(shards)
+	tc.bytesWritten = written
+	return tc, nil
 }
 
 // tokenEvents returns the items' notification opt-ins that carry a token, oldest first.
@@ -152,7 +160,7 @@ func updateRecord(rec *tokenRecord, ev *delivery.Event) {
 func listShards(ctx context.Context, r client.Reader, t *messengerv1.NotificationTopic) ([]corev1.Secret, error) {
 	var list corev1.SecretList
 	if err := r.List(ctx, &list, client.InNamespace(t.Namespace), client.MatchingLabels{
-		messengerv1.ManagedByLabel: messengerv1.ManagedByValue, messengerv1.TopicNameLabel: labelValue(t.Name),
+		messengerv1.ManagedByLabel: messengerv1.ManagedByValue, messengerv1.TopicNameLabel: names.LabelValue(t.Name),
 	}); err != nil {
 		return nil, fmt.Errorf("listing opt-in Secrets: %w", err)
 	}
@@ -194,7 +202,7 @@ func newShard(t *messengerv1.NotificationTopic, n int) corev1.Secret {
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: t.Namespace, Name: shardName(t.Name, n),
 			Labels: map[string]string{
-				messengerv1.ManagedByLabel: messengerv1.ManagedByValue, messengerv1.TopicNameLabel: labelValue(t.Name),
+				messengerv1.ManagedByLabel: messengerv1.ManagedByValue, messengerv1.TopicNameLabel: names.LabelValue(t.Name),
 			},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: messengerv1.GroupVersion.String(), Kind: "NotificationTopic",
@@ -252,12 +260,4 @@ func countShards(shards []corev1.Secret) tokenCounts {
 		tc.secrets = append(tc.secrets, s.Name)
 	}
 	return tc
-}
-
-// labelValue keeps a label value within 63 characters.
-func labelValue(v string) string {
-	if len(v) > 63 {
-		return v[:63]
-	}
-	return v
 }

@@ -73,7 +73,7 @@ func optIns(t *testing.T, key types.NamespacedName) *messengerv1.NotificationTop
 func TestOptInsAreCountedPerToken(t *testing.T) {
 	topic := newTopic(t)
 	key := client.ObjectKeyFromObject(topic)
-	w := status.NewWriter(k8s, k8s, status.Options{FlushInterval: 5 * time.Millisecond, TokensPerShard: 3})
+	w := status.NewStore(k8s, k8s, status.Options{FlushInterval: 5 * time.Millisecond, TokensPerShard: 3})
 
 	steps := []struct {
 		name                   string
@@ -137,7 +137,7 @@ func TestOptInsAreCountedPerToken(t *testing.T) {
 func TestRecipientOptInConfirmsRegistration(t *testing.T) {
 	topic := newTopic(t)
 	key := client.ObjectKeyFromObject(topic)
-	w := status.NewWriter(k8s, k8s, status.Options{FlushInterval: 5 * time.Millisecond})
+	w := status.NewStore(k8s, k8s, status.Options{FlushInterval: 5 * time.Millisecond})
 	write(t, w, topicItems(key, "777", optin("5", "", 1)))
 	if got := optIns(t, key).Status.OptIns; got.ConfirmedTime != nil {
 		t.Fatalf("confirmed by someone else's opt-in: %v", got.ConfirmedTime)

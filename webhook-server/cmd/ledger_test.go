@@ -69,6 +69,12 @@ func TestBinaryWithPostgresLedger(t *testing.T) {
 	if err := c.Create(context.Background(), lnk); err != nil {
 		t.Fatal(err)
 	}
+	// The claim, as the controller records it: the webhook server counts only for the link that holds it.
+	unclaimed := lnk.DeepCopy()
+	lnk.Status.Claim = lnk.PageRefKey()
+	if err := c.Status().Patch(context.Background(), lnk, client.MergeFrom(unclaimed)); err != nil {
+		t.Fatal(err)
+	}
 	// run registers the server's metrics in controller-runtime's global registry, and TestBinary's run
 	// has registered them already in this process: this run gets a registry of its own.
 	prev := ctrlmetrics.Registry
@@ -84,7 +90,7 @@ func TestBinaryWithPostgresLedger(t *testing.T) {
 		}
 	})
 	base := "http://" + o.webhook.Addr
-	waitFor(t, func() error { return expect(http.Get(base + webhookserver.PathReadyz)) })
+	testenv.Eventually(t, 30*time.Second, func() error { return expect(http.Get(base + webhookserver.PathReadyz)) })
 
 	now := time.Now().UnixMilli()
 	var events []string
@@ -95,13 +101,13 @@ func TestBinaryWithPostgresLedger(t *testing.T) {
 	body := []byte(fmt.Sprintf(`{"object":"page","entry":[{"id":"1234567890","time":%d,"messaging":[%s]}]}`, now, strings.Join(events, ",")))
 	for range 2 { // the delivery and Meta's redelivery of it
 		// The cache may still be filling right after readiness: a 503 is retried, as Meta would.
-		waitFor(t, func() error {
+		testenv.Eventually(t, 30*time.Second, func() error {
 			req, _ := http.NewRequest(http.MethodPost, base+webhookserver.PathWebhook, bytes.NewReader(body))
 			req.Header.Set(delivery.SignatureHeader, delivery.Sign(secret, body))
 			return expect(http.DefaultClient.Do(req))
 		})
 	}
-	waitFor(t, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		var got messengerv1.MessengerLink
 		if err := c.Get(context.Background(), client.ObjectKeyFromObject(lnk), &got); err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/kubeconfig"
+	"github.com/mmelink/operator/internal/memlimit"
 	"github.com/mmelink/operator/internal/scheme"
 	webhookserver "github.com/mmelink/operator/webhook-server"
 )
@@ -36,6 +37,7 @@ func main() {
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	memlimit.Apply(ctrl.Log)
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "webhook server stopped")

@@ -66,6 +66,23 @@ func TestBinary(t *testing.T) {
 	if err := c.Create(context.Background(), lnk); err != nil {
 		t.Fatal(err)
 	}
+	// The claim, as the controller records it: the webhook server counts only for the link that holds it.
+	unclaimed := lnk.DeepCopy()
+	lnk.Status.Claim = lnk.PageRefKey()
+	if err := c.Status().Patch(context.Background(), lnk, client.MergeFrom(unclaimed)); err != nil {
+		t.Fatal(err)
+	}
+
+	mpage := &messengerv1.MessengerPage{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "the-page"},
+		Spec: messengerv1.MessengerPageSpec{
+			Page:                 messengerv1.PageRef{ID: "1234567890"},
+			AccessTokenSecretRef: messengerv1.SecretKeySelector{Name: "page-token", Key: "token"},
+		},
+	}
+	if err := c.Create(context.Background(), mpage); err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
@@ -78,7 +95,7 @@ func TestBinary(t *testing.T) {
 	}()
 
 	base := "http://" + o.webhook.Addr
-	waitFor(t, func() error { return expect(http.Get(base + webhookserver.PathReadyz)) })
+	testenv.Eventually(t, 30*time.Second, func() error { return expect(http.Get(base + webhookserver.PathReadyz)) })
 	if err := expect(http.Get("http://" + o.probeAddr + "/readyz")); err != nil {
 		t.Errorf("manager readyz: %v", err)
 	}
@@ -101,6 +118,17 @@ func TestBinary(t *testing.T) {
 	if r := got.Status.Referrals; r == nil || r.Total != 1 {
 		t.Errorf("status.referrals after one acknowledged referral: %+v, want total 1", r)
 	}
+	// The kill-switch watchdog: the Page's MessengerPage learns when a delivery was last answered 200.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var p messengerv1.MessengerPage
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(mpage), &p); err != nil {
+			return err
+		}
+		if p.Status.Webhook == nil || p.Status.Webhook.LastDeliveryTime == nil {
+			return fmt.Errorf("status.webhook %+v: no last delivery recorded", p.Status.Webhook)
+		}
+		return nil
+	})
 
 	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
 	if err != nil {
@@ -137,19 +165,4 @@ func expect(resp *http.Response, err error) error {
 		return fmt.Errorf("status %d: %s", resp.StatusCode, b)
 	}
 	return nil
-}
-
-func waitFor(t *testing.T, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready within 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

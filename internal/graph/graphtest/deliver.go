@@ -25,18 +25,9 @@ var deliveryClient = &http.Client{Timeout: 20 * time.Second}
 // encoded to JSON with non-ASCII characters escaped as \uXXXX, as Meta does. The answer's body is already
 // read into memory, so closing it is optional.
 func Deliver(ctx context.Context, webhookURL, appSecret string, envelope any) (*http.Response, error) {
-	var body []byte
-	switch v := envelope.(type) {
-	case []byte:
-		body = v
-	case json.RawMessage:
-		body = v
-	default:
-		b, err := json.Marshal(envelope)
-		if err != nil {
-			return nil, fmt.Errorf("graphtest: encode delivery: %w", err)
-		}
-		body = escapeNonASCII(b)
+	body, err := encodeEnvelope(envelope)
+	if err != nil {
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, bytes.NewReader(body))
 	if err != nil {
@@ -57,6 +48,22 @@ func Deliver(ctx context.Context, webhookURL, appSecret string, envelope any) (*
 		return resp, fmt.Errorf("graphtest: read webhook answer: %w", err)
 	}
 	return resp, nil
+}
+
+// encodeEnvelope sends []byte and json.RawMessage verbatim and encodes anything else to JSON with
+// non-ASCII characters escaped as \uXXXX, as Meta does.
+func encodeEnvelope(envelope any) ([]byte, error) {
+	switch v := envelope.(type) {
+	case []byte:
+		return v, nil
+	case json.RawMessage:
+		return v, nil
+	}
+	b, err := json.Marshal(envelope)
+	if err != nil {
+		return nil, fmt.Errorf("graphtest: encode delivery: %w", err)
+	}
+	return escapeNonASCII(b), nil
 }
 
 // Optin delivers a recurring-notification opt-in (messaging_optins, optin.type notification_messages).

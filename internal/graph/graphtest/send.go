@@ -76,6 +76,9 @@ func parsePath(p string) (version, page string, ok bool) {
 // serve runs Meta's checks in order: path, programmed faults, method, token, page, rate limit,
 // throttling, body, weekly rule; then answers success.
 func (s *Server) serve(w *answer, r *http.Request, rec *Request, token string) {
+	if s.servePageEdge(w, r, rec, token) {
+		return
+	}
 	version, pageID, ok := parsePath(r.URL.Path)
 	if !ok {
 		s.writeError(w, graphError{code: 2500, message: "Unknown path components: " + r.URL.Path})
@@ -111,6 +114,9 @@ func (s *Server) serve(w *answer, r *http.Request, rec *Request, token string) {
 	}
 	s.mu.Lock()
 	expected, known := s.pages[pageID]
+	if ti := s.tokens[token]; ti != nil && ti.page == pageID {
+		expected = token // another token of the Page (AddPageToken)
+	}
 	s.mu.Unlock()
 	if !known {
 		s.writeError(w, graphError{code: 100, subcode: 33, message: fmt.Sprintf("Unsupported post request. Object with ID "+

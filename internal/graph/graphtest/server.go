@@ -1,8 +1,10 @@
 // Package graphtest is an emulator of the parts of Meta's Graph API and Messenger webhooks that the
 // operator uses, for tests and the local demo. It serves the Send API's recurring-notification opt-in
-// request (POST /{version}/{page-id}/messages) with Meta's checks, answers and error bodies, records every
-// request, injects faults, throttling and rate limits on demand, and plays the person who taps the opt-in
-// button by sending signed webhook deliveries.
+// request (POST /{version}/{page-id}/messages) and the Page's side (subscribed_apps and messenger_profile,
+// with permissions per token and the profile's 10-calls-per-10-minutes limit) with Meta's checks, answers
+// and error bodies, records every request, injects faults, throttling and rate limits on demand, plays the
+// person who taps the opt-in button, and delivers Page events to the subscribed apps' callbacks as Meta
+// does: retries, duplicates on demand, and the kill switch that unsubscribes an app whose deliveries fail.
 //
 // It does not import the operator's Graph client: it stands for Meta, and tests check the client against it.
 package graphtest
@@ -30,6 +32,8 @@ type Request struct {
 	// Version and PageID come from the path; empty when the path did not match.
 	Version string
 	PageID  string
+	// Edge is "subscribed_apps" or "messenger_profile" for the Page endpoints, "" for the Send API.
+	Edge string
 	// Header holds the request headers; the Authorization value is replaced by "[REDACTED]".
 	Header http.Header
 	// TokenSource says where the access token came from: "header", "query", or "" when absent.
@@ -85,6 +89,13 @@ type Server struct {
 	confirm    *autoConfirm
 	deliveries []Delivery
 
+	tokens        map[string]*tokenInfo
+	pageStates    map[string]*pageState
+	profileLimit  int
+	profileWindow time.Duration
+	webhooks      webhookState
+	apps          map[string]*App
+
 	wg sync.WaitGroup
 	// ctx ends when the emulator closes; it bounds automatic opt-ins and programmed latency.
 	ctx    context.Context
@@ -110,6 +121,12 @@ func NewHandler(opts ...Option) *Server {
 		limits:    make(map[string]*bucket),
 		stats:     make(map[string]*rateStats),
 		sent:      make(map[titleKey]time.Time),
+
+		tokens:        make(map[string]*tokenInfo),
+		pageStates:    make(map[string]*pageState),
+		profileLimit:  ProfileCallLimit,
+		profileWindow: ProfileCallWindow,
+		webhooks:      newWebhookState(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
@@ -135,11 +152,18 @@ func (s *Server) Close() {
 	}
 }
 
-// AddPage makes a Page known, reachable with the given access token.
+// AddPage makes a Page known, reachable with the given access token, which is issued to DefaultAppID
+// with every permission (AllPermissions).
 func (s *Server) AddPage(pageID, token string) {
+	s.AddPageToken(pageID, token, TokenOptions{Permissions: AllPermissions})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pages[pageID] = token
+}
+
+// WithProfileLimit changes Meta's Messenger Profile limit (10 calls per 10 minutes per Page).
+func WithProfileLimit(calls int, window time.Duration) Option {
+	return func(s *Server) { s.profileLimit, s.profileWindow = calls, window }
 }
 
 // Requests returns a copy of the requests received so far, oldest first.
@@ -153,8 +177,9 @@ func (s *Server) Requests() []Request {
 	return out
 }
 
-// Reset forgets requests, faults, throttling, usage, rate limits, the weekly rule's memory and deliveries;
-// pages and automatic opt-ins stay.
+// Reset forgets requests, faults, throttling, usage, rate limits, the weekly rule's memory, the profile
+// calls counted against Meta's limit and deliveries; pages, tokens, subscriptions, profiles, apps and
+// automatic opt-ins stay.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,6 +191,9 @@ func (s *Server) Reset() {
 	s.stats = make(map[string]*rateStats)
 	s.sent = make(map[titleKey]time.Time)
 	s.deliveries = nil
+	for _, ps := range s.pageStates {
+		ps.profileCalls = nil
+	}
 }
 
 // ServeHTTP answers Graph API requests.

@@ -5,7 +5,8 @@
 //	    -webhook-url http://127.0.0.1:8443/webhook -app-secret-file ./app-secret
 //
 // Page tokens may also come from GRAPH_EMULATOR_PAGES=ID=TOKEN,ID=TOKEN, which keeps them out of the
-// process list. With -webhook-url, every successful opt-in request is answered, after -confirm-delay, by
+// process list. The tokens are issued to -app-id, whose webhook callback is -webhook-url: Page events go
+// there only while the app is subscribed to the Page. With -webhook-url, every successful opt-in request is answered, after -confirm-delay, by
 // the recipient's signed opt-in delivery to that webhook.
 package main
 
@@ -53,6 +54,9 @@ func run() error {
 	webhookURL := flag.String("webhook-url", "", "webhook to send automatic opt-ins to (empty: none)")
 	secretFile := flag.String("app-secret-file", "", "file holding the app secret that signs deliveries")
 	delay := flag.Duration("confirm-delay", time.Second, "wait before an automatic opt-in")
+	appID := flag.String("app-id", graphtest.DefaultAppID, "the app the Page tokens are issued to; its callback is -webhook-url")
+	killAfter := flag.Duration("kill-switch-after", graphtest.DefaultKillSwitchAfter,
+		"how long deliveries to the app must fail before it is unsubscribed from the Page, as Meta does")
 	flag.Var(pages, "page", "a Page and its access token, ID=TOKEN (repeatable; see also GRAPH_EMULATOR_PAGES)")
 	flag.Parse()
 
@@ -68,10 +72,11 @@ func run() error {
 	}
 
 	logger := log.New(os.Stderr, "", log.LstdFlags)
-	emu := graphtest.NewHandler(graphtest.WithLogger(logger.Printf))
+	emu := graphtest.NewHandler(graphtest.WithLogger(logger.Printf), graphtest.WithKillSwitchAfter(*killAfter))
 	defer emu.Close()
 	for id, token := range pages {
 		emu.AddPage(id, token)
+		emu.AddPageToken(id, token, graphtest.TokenOptions{AppID: *appID, Permissions: graphtest.AllPermissions})
 	}
 	if *webhookURL != "" {
 		if *secretFile == "" {
@@ -82,6 +87,7 @@ func run() error {
 			return fmt.Errorf("read app secret: %w", err)
 		}
 		emu.AutoConfirm(*webhookURL, strings.TrimSpace(string(secret)), *delay)
+		emu.AddApp(graphtest.App{ID: *appID, Name: "mmelink", CallbackURL: *webhookURL, Secret: strings.TrimSpace(string(secret))})
 	}
 
 	ln, err := net.Listen("tcp", *listen)

@@ -1,0 +1,84 @@
+package controllers
+
+import (
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/mmelink/operator/internal/index"
+)
+
+// claimant is an object that claims a key on a Page (a link its Page and ref, a topic its Page and title),
+// and records in status whether it holds it.
+type claimant interface {
+	client.Object
+	HoldsClaim() bool
+}
+
+// claimHolder decides, for self, who holds the key that self and others claim; others are the objects of
+// the cache's claim index for that key (self may be among them). It returns nil when self holds the key,
+// and otherwise the object self yields to. This is the one place the rule lives; the webhook server only
+// reads what it decided from status.claim.
+//
+//  1. A claim once held is kept against every newcomer, whatever their creation times and names (creation
+//     times have one-second resolution): an object that holds its key keeps it, and others yield to it.
+//  2. Objects being deleted hold nothing and take nothing.
+//  3. A key nobody holds goes to the oldest claimant (index.OlderThan), which records it on its next
+//     reconcile; the others yield to it meanwhile.
+//  4. Two holders at once (two reconciles that each took a free key before the cache showed the other's
+//     status) keep the older one; the other lets go, as its own status write makes it reconcile again.
+func claimHolder[T claimant](self T, others []T) client.Object {
+	var holder, oldest client.Object
+	for _, o := range others {
+		if o.GetUID() == self.GetUID() || o.GetDeletionTimestamp() != nil {
+			continue
+		}
+		if o.HoldsClaim() && (holder == nil || index.OlderThan(o, holder)) {
+			holder = o
+		}
+		if oldest == nil || index.OlderThan(o, oldest) {
+			oldest = o
+		}
+	}
+	switch {
+	case holder != nil && (!self.HoldsClaim() || index.OlderThan(holder, self)):
+		return holder
+	case holder != nil || self.HoldsClaim():
+		return nil
+	case oldest != nil && index.OlderThan(oldest, self):
+		return oldest
+	}
+	return nil
+}
+
+// claimChanged passes the events after which other claimants of a key may decide differently: a spec that
+// changed (the key may have), a claim taken or let go, a deletion begun, and creations and deletions.
+func claimChanged[T claimant]() predicate.Predicate {
+	return predicate.Or(predicate.GenerationChangedPredicate{}, predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(T)
+			n, ok2 := e.ObjectNew.(T)
+			return ok1 && ok2 && (o.HoldsClaim() != n.HoldsClaim() ||
+				(o.GetDeletionTimestamp() == nil) != (n.GetDeletionTimestamp() == nil))
+		},
+	})
+}
+
+// claimRequests are the reconciles that a change of obj calls for among claimants, the objects that
+// claim its key: every other one, and obj itself when another one holds the key too (rule 4 above).
+func claimRequests[T claimant](obj T, claimants []T) []ctrl.Request {
+	reqs := make([]ctrl.Request, 0, len(claimants))
+	self := false
+	for _, c := range claimants {
+		if c.GetUID() == obj.GetUID() {
+			continue
+		}
+		reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(c)})
+		self = self || (c.HoldsClaim() && obj.HoldsClaim())
+	}
+	if self {
+		reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
+	}
+	return reqs
+}
