@@ -79,8 +79,12 @@ control-plane: ## Build (once) kube-apiserver, etcd and kubectl for tests and th
 	@K8S_VERSION=$(K8S_VERSION) MMELINK_ASSETS=$(ASSETS) hack/control-plane.sh >/dev/null
 
 .PHONY: test
-test: verify vet control-plane test-install test-e2e ## Run all tests against a real kube-apiserver and etcd.
-	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) test $(GOFLAGS_TEST) ./... -coverprofile cover.out
+test: verify vet control-plane test-install test-e2e ## Run all tests against a real kube-apiserver and etcd, and a throwaway PostgreSQL.
+	KUBEBUILDER_ASSETS=$(ASSETS) hack/postgres.sh run $(GO) test $(GOFLAGS_TEST) ./... -coverprofile cover.out
+
+.PHONY: test-postgres
+test-postgres: control-plane ## The PostgreSQL ledger's tests alone, on a throwaway server (hack/postgres.sh).
+	KUBEBUILDER_ASSETS=$(ASSETS) hack/postgres.sh run $(GO) test $(GOFLAGS_TEST) ./internal/ledger/... ./internal/pgtest/...
 
 .PHONY: test-install
 test-install: control-plane build-installer ## Server-side dry run of dist/install.yaml, the optional components and the samples on a throwaway control plane.

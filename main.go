@@ -20,7 +20,6 @@ import (
 	"github.com/mmelink/operator/internal/kubeconfig"
 	"github.com/mmelink/operator/internal/memlimit"
 	"github.com/mmelink/operator/internal/scheme"
-	"github.com/mmelink/operator/internal/status"
 	webhookserver "github.com/mmelink/operator/webhook-server"
 )
 
@@ -101,7 +100,7 @@ func run(ctx context.Context, o options) error {
 		Graph: gc, GraphPageRate: o.graphPageRate, PageRecheckInterval: o.pageRecheck}); err != nil {
 		return err
 	}
-	var store *status.Store
+	var store webhookserver.Drainer
 	if o.webhook.Addr != "0" {
 		wo, so, err := o.webhook.Load(ctrl.Log.WithName("webhook-server"))
 		if err != nil {

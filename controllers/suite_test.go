@@ -24,7 +24,6 @@ import (
 	"github.com/mmelink/operator/controllers"
 	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/scheme"
-	"github.com/mmelink/operator/internal/status"
 	"github.com/mmelink/operator/internal/testenv"
 	webhookserver "github.com/mmelink/operator/webhook-server"
 )
@@ -137,7 +136,7 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 	if _, err := webhookserver.AddToManager(ctx, mgr, webhookserver.Options{
 		Addr: addr, AppSecret: []byte(suiteAppSecret), VerifyToken: []byte("suite-verify-token"),
 		Registerer: prometheus.NewRegistry(), Logger: ctrl.Log.WithName("webhook-server"),
-	}, status.Options{}); err != nil {
+	}, webhookserver.WriterOptions{}); err != nil {
 		return nil, err
 	}
 	webhookURL = "http://" + addr + webhookserver.PathWebhook

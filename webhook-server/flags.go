@@ -20,6 +20,8 @@ type Flags struct {
 	// how many replicas share it.
 	StatusWritesPerSecond float64
 	StatusWriters         int
+	// Ledger chooses where events are kept (ledger.go).
+	Ledger LedgerFlags
 }
 
 // Defaults of the status write budget: see status.DefaultWritesPerSecond for why.
@@ -52,18 +54,22 @@ func (f *Flags) Bind(fs *flag.FlagSet, prefix, addrHelp string) {
 	fs.IntVar(&f.StatusWriters, "status-writers", DefaultStatusWriters,
 		"How many replicas share --status-writes-per-second: the webhook Deployment's replicas (with an "+
 			"autoscaler, its maximum).")
+	f.Ledger.Bind(fs)
 }
 
-// Load reads the secret files and returns the server's Options (with log) and the status writer's, for
+// Load reads the secret files and returns the server's Options (with log) and its writer's, for
 // AddToManager.
-func (f *Flags) Load(log logr.Logger) (Options, status.Options, error) {
+func (f *Flags) Load(log logr.Logger) (Options, WriterOptions, error) {
 	appSecret, verifyToken, err := LoadSecrets(f.AppSecretFile, f.VerifyTokenFile)
 	if err != nil {
-		return Options{}, status.Options{}, err
+		return Options{}, WriterOptions{}, err
 	}
 	o := f.Options
 	o.AppSecret, o.VerifyToken, o.Logger = appSecret, verifyToken, log
-	return o, status.Options{WritesPerSecond: share(f.StatusWritesPerSecond, f.StatusWriters)}, nil
+	return o, WriterOptions{
+		Status: status.Options{WritesPerSecond: share(f.StatusWritesPerSecond, f.StatusWriters)},
+		Ledger: f.Ledger,
+	}, nil
 }
 
 // share is one replica's part of a budget for all replicas; a negative budget means none.

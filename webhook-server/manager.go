@@ -14,14 +14,23 @@ import (
 	"github.com/mmelink/operator/internal/status"
 )
 
+// WriterOptions choose and tune where AddToManager's server stores the events it attributes.
+type WriterOptions struct {
+	// Status tunes the status writer; its Registerer and Log are filled in when empty.
+	Status status.Options
+	// Ledger chooses where events are kept (ledger.go); the zero value is the embedded status ledger.
+	Ledger LedgerFlags
+}
+
 // AddToManager builds the status writer and the server on mgr's cache and client, and adds the server
 // to mgr (on every replica: it needs no leader). The manager's cache must use index.CacheOptions and
 // have the index.Setup indexes. After mgr.Start returns, close the returned writer so that commits still
 // running (a part whose delivery was abandoned, a write in flight) get a bounded time to finish.
 //
 // o's Reader, Writer, Ready and Health are filled in here; its Registerer, when nil, is controller-runtime's
-// registry (the manager's /metrics), which also receives the writer's metrics unless so says otherwise.
-func AddToManager(ctx context.Context, mgr manager.Manager, o Options, so status.Options) (*status.Store, error) {
+// registry (the manager's /metrics), which also receives the writer's metrics unless w.Status says
+// otherwise.
+func AddToManager(ctx context.Context, mgr manager.Manager, o Options, w WriterOptions) (Drainer, error) {
 	var synced atomic.Bool
 	go func() {
 		// Returns false, and leaves the server unready, only when ctx ends first.
@@ -32,14 +41,17 @@ func AddToManager(ctx context.Context, mgr manager.Manager, o Options, so status
 	if o.Registerer == nil {
 		o.Registerer = ctrlmetrics.Registry
 	}
+	so := w.Status
 	if so.Registerer == nil {
 		so.Registerer = o.Registerer
 	}
 	if so.Log.GetSink() == nil {
 		so.Log = o.Logger.WithName("status")
 	}
-	// The Store reads each object from the API server (the cache drops the ledger) and writes with the client.
-	store := status.NewStore(mgr.GetClient(), mgr.GetAPIReader(), so)
+	store, err := newWriter(ctx, mgr, w.Ledger, o.Logger, o.Registerer, so)
+	if err != nil {
+		return nil, err
+	}
 	health := pagehealth.NewTracker()
 	o.Reader, o.Writer, o.Ready, o.Health = mgr.GetCache(), store, synced.Load, health
 	srv, err := New(o)
@@ -62,7 +74,7 @@ func AddToManager(ctx context.Context, mgr manager.Manager, o Options, so status
 // StartAndDrain runs mgr until ctx ends. Then, with the server stopped and every delivery answered, it
 // gives the commits the writer still runs (a write in flight for a delivery already answered) up to timeout to finish. store
 // may be nil, for a manager whose webhook server is turned off.
-func StartAndDrain(ctx context.Context, mgr manager.Manager, store *status.Store, timeout time.Duration) error {
+func StartAndDrain(ctx context.Context, mgr manager.Manager, store Drainer, timeout time.Duration) error {
 	err := mgr.Start(ctx)
 	if store == nil {
 		return err

@@ -141,12 +141,32 @@ type ReferralStats struct {
 	// lastTime is the time of the latest event.
 	// +optional
 	LastTime *metav1.Time `json:"lastTime,omitempty"`
+	// daily counts the referral events (those in total) per UTC day over the last 30 days, oldest first;
+	// days without events are left out. Kept only with the PostgreSQL ledger (--ledger=postgres).
+	// +listType=map
+	// +listMapKey=date
+	// +kubebuilder:validation:MaxItems=30
+	// +optional
+	Daily []DailyReferrals `json:"daily,omitempty"`
 	// window tells how far back redeliveries are recognised.
 	// +optional
 	Window *DedupeWindow `json:"window,omitempty"`
 	// ledger is the webhook server's bookkeeping; not for people.
 	// +optional
 	Ledger *DeliveryLedger `json:"ledger,omitempty"`
+}
+
+// DailyReferrals counts one UTC day's referral events.
+type DailyReferrals struct {
+	// date is the UTC day, YYYY-MM-DD.
+	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
+	// +required
+	Date string `json:"date"`
+	// total is the day's number of referral events.
+	Total int64 `json:"total"`
+	// bySource counts the day's events by Meta's referral source.
+	// +optional
+	BySource map[string]int64 `json:"bySource,omitempty"`
 }
 
 // MaxFieldValues bounds the distinct values counted per ref field, so that a link whose ref is printed

@@ -56,4 +56,3 @@ func TestOutcomeUnknownOnOneReplicaRetriedOnTheOther(t *testing.T) {
 		})
 	}
 }
-
