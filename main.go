@@ -92,10 +92,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	gc, err := graph.New(graph.WithBaseURL(o.graphURL), graph.WithAPIVersion(o.graphVersion),
-		graph.WithMetrics(graph.NewMetrics(metrics.Registry)),
-		// The controller retries from status, through its per-Page rate limiter; retries inside a call
-		// would go around the limiter.
-		graph.WithMaxRetries(0))
+		graph.WithMetrics(graph.NewMetrics(metrics.Registry)))
 	if err != nil {
 		return fmt.Errorf("graph API client: %w", err)
 	}

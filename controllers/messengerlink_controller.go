@@ -7,11 +7,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -175,36 +173,16 @@ func (r *MessengerLinkReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	if workers == 0 {
 		workers = DefaultWorkers
 	}
-	// What For, Owns and Watches would set up, with sources that start the workers as soon as the cache's
-	// links are queued (syncedsource.go): a bulk of links waiting at start-up is the common case here.
-	links, err := mgr.GetCache().GetInformer(ctx, &messengerv1.MessengerLink{})
-	if err != nil {
-		return fmt.Errorf("getting the MessengerLink informer: %w", err)
-	}
-	configMaps, err := mgr.GetCache().GetInformer(ctx, &corev1.ConfigMap{})
-	if err != nil {
-		return fmt.Errorf("getting the ConfigMap informer: %w", err)
-	}
-	specChanged := predicate.GenerationChangedPredicate{}
 	onPage, onNamespace := pageWatches(mgr.GetClient(), func() client.ObjectList { return &messengerv1.MessengerLinkList{} },
 		linkItems, func(o client.Object) string { return o.(*messengerv1.MessengerLink).Spec.Page.ID })
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("messengerlink").
+		For(&messengerv1.MessengerLink{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&corev1.ConfigMap{}, builder.WithPredicates(ownedConfigMapChanges)).
+		Watches(&messengerv1.MessengerLink{}, handler.EnqueueRequestsFromMapFunc(r.sameClaim),
+			builder.WithPredicates(claimChanged[*messengerv1.MessengerLink]())).
 		Watches(&messengerv1.MessengerPage{}, onPage).
 		Watches(&corev1.Namespace{}, onNamespace, builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		WatchesRawSource(newSyncedSource(links, &handler.EnqueueRequestForObject{}, specChanged)).
-		WatchesRawSource(newSyncedSource(configMaps, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
-			&messengerv1.MessengerLink{}, handler.OnlyControllerOwner()), ownedConfigMapChanges)).
-		WatchesRawSource(newSyncedSource(links, handler.EnqueueRequestsFromMapFunc(r.sameClaim), claimChanged[*messengerv1.MessengerLink]())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &r.SkipNameValidation}).
-		WithLogConstructor(func(req *ctrl.Request) logr.Logger {
-			log := mgr.GetLogger().WithValues("controller", "messengerlink",
-				"controllerGroup", messengerv1.GroupVersion.Group, "controllerKind", "MessengerLink")
-			if req != nil {
-				log = log.WithValues("MessengerLink", klog.KRef(req.Namespace, req.Name), "namespace", req.Namespace, "name", req.Name)
-			}
-			return log
-		}).
 		Complete(r)
 }
 

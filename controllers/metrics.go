@@ -12,6 +12,9 @@ var renders = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "QR code renderings (PNG and SVG of one link) by kind of resource.",
 }, []string{"kind"})
 
+// Registered as every package here registers its collectors, with MustRegister; at init and in
+// controller-runtime's registry, which the manager serves, because the count spans manager restarts
+// within one process (TestRestartRendersAndWritesNothing).
 func init() {
 	metrics.Registry.MustRegister(renders, failingPages)
 }

@@ -253,7 +253,7 @@ func messageNames(typ, s string) func(*messengerv1.MessengerPage) error {
 // spendProfileLimit makes Meta's 10 profile calls for the Page as the bot would, with the Page's token.
 func spendProfileLimit(t *testing.T, ns string) {
 	t.Helper()
-	bot, err := graph.New(graph.WithBaseURL(emu.URL), graph.WithHTTPClient(emu.Client()), graph.WithMaxRetries(0))
+	bot, err := graph.New(graph.WithBaseURL(emu.URL), graph.WithHTTPClient(emu.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,31 +3,31 @@ package controllers
 import (
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // DefaultGraphPageRate is how many Send API calls per second the controller makes for one Page, across
 // all its topics, unless Config.GraphPageRate says otherwise.
 const DefaultGraphPageRate = 10.0
 
-// pageLimiter spaces the Send API calls of each Page: a token bucket of one token, refilled at rate
-// per second, shared by every topic of the Page (Graph API's limits are per Page, not per topic). A
-// bucket of one rather than a burst because Meta does not publish how much burst it tolerates, and
-// evenly spaced calls never trip a limit of the same rate.
-//
-// It books slots in virtual time (GCRA): a caller learns when its call may go and the slot is its own, so
-// callers never race for a token and the order of arrival is kept.
+// pageLimiter spaces the Send API calls of each Page: a rate.Limiter per Page with a burst of one,
+// shared by every topic of the Page (Graph API's limits are per Page, not per topic). A burst of one
+// because Meta does not publish how much burst it tolerates, and evenly spaced calls never trip a limit
+// of the same rate. A caller books its slot (a reservation), so callers never race for a token and the
+// order of arrival is kept.
 type pageLimiter struct {
-	interval time.Duration // 0: no limit
+	limit rate.Limit // rate.Inf: no limit
 
-	mu   sync.Mutex
-	next map[string]time.Time // page ID -> earliest time of the next call
+	mu    sync.Mutex
+	pages map[string]*rate.Limiter
 }
 
 // newPageLimiter returns a limiter of perSecond calls per Page; perSecond <= 0 means no limit.
 func newPageLimiter(perSecond float64) *pageLimiter {
-	l := &pageLimiter{next: make(map[string]time.Time)}
+	l := &pageLimiter{limit: rate.Inf, pages: make(map[string]*rate.Limiter)}
 	if perSecond > 0 {
-		l.interval = time.Duration(float64(time.Second) / perSecond)
+		l.limit = rate.Limit(perSecond)
 	}
 	return l
 }
@@ -36,32 +36,38 @@ func newPageLimiter(perSecond float64) *pageLimiter {
 func (l *pageLimiter) delay(page string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return max(l.next[page].Sub(now), 0)
+	lim, ok := l.pages[page]
+	if !ok {
+		return 0
+	}
+	r := lim.ReserveN(now, 1)
+	defer r.CancelAt(now)
+	return r.DelayFrom(now)
 }
 
 // reserve books the next slot for page and returns its time, which is never before now.
 func (l *pageLimiter) reserve(page string, now time.Time) time.Time {
-	if l.interval == 0 {
+	if l.limit == rate.Inf {
 		return now
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	slot := now
-	if n := l.next[page]; n.After(now) {
-		slot = n
+	lim, ok := l.pages[page]
+	if !ok {
+		if len(l.pages) >= 1024 {
+			l.forgetIdle(now)
+		}
+		lim = rate.NewLimiter(l.limit, 1)
+		l.pages[page] = lim
 	}
-	l.next[page] = slot.Add(l.interval)
-	if len(l.next) > 1024 {
-		l.forgetIdle(now)
-	}
-	return slot
+	return now.Add(lim.ReserveN(now, 1).DelayFrom(now))
 }
 
-// forgetIdle drops Pages whose next slot has passed: their bucket is full again, as if never used.
+// forgetIdle drops Pages whose bucket is full again: a new limiter for them is the same.
 func (l *pageLimiter) forgetIdle(now time.Time) {
-	for page, next := range l.next {
-		if !next.After(now) {
-			delete(l.next, page)
+	for page, lim := range l.pages {
+		if lim.TokensAt(now) >= 1 {
+			delete(l.pages, page)
 		}
 	}
 }

@@ -126,8 +126,7 @@ type Config struct {
 	SkipNameValidation bool
 
 	// Graph calls Meta's Graph API to register NotificationTopics. One client serves the whole manager, as
-	// it holds the per-Page pauses that rate-limit answers impose. Default: graph.New() without in-call
-	// retries (the controller retries, through its rate limiter).
+	// it holds the per-Page pauses that rate-limit answers impose. Default: graph.New().
 	Graph *graph.Client
 	// GraphPageRate is how many Send API calls per second the controller makes for one Page, across all
 	// its topics. Default DefaultGraphPageRate; negative for no limit.
@@ -173,7 +172,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	gc := cfg.Graph
 	if gc == nil {
 		var err error
-		if gc, err = graph.New(graph.WithMaxRetries(0)); err != nil {
+		if gc, err = graph.New(); err != nil {
 			return fmt.Errorf("creating the Graph API client: %w", err)
 		}
 	}

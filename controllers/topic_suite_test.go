@@ -51,8 +51,6 @@ func startGraphEmulator() (stop func(), err error) {
 		return time.Now().Add(time.Duration(emuOffset.Load()))
 	}))
 	graphClient, err = graph.New(graph.WithBaseURL(emu.URL), graph.WithHTTPClient(emu.Client()),
-		// As in main.go: the controller retries, through its rate limiter.
-		graph.WithMaxRetries(0),
 		// A throttling answer without a regain time pauses a Page this long (Meta's default is a minute).
 		graph.WithThrottlePause(time.Second))
 	if err != nil {

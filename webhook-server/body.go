@@ -173,12 +173,12 @@ func (b *body) grow(class int) error {
 // so that the rest of a refused body is never read.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*body, error) {
 	if r.ContentLength > s.maxBodyBytes {
-		w.Header()["Connection"] = connectionClose
+		w.Header().Set("Connection", "close")
 		return nil, errTooLarge
 	}
 	b, err := s.bodies.read(r.Context(), r.Body)
 	if err != nil {
-		w.Header()["Connection"] = connectionClose
+		w.Header().Set("Connection", "close")
 	}
 	return b, err
 }

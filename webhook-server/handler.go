@@ -186,18 +186,10 @@ func (s *Server) commit(ctx context.Context, items []status.Item) error {
 	return nil
 }
 
-var (
-	textPlain       = []string{"text/plain; charset=utf-8"}
-	noSniff         = []string{"nosniff"}
-	connectionClose = []string{"close"}
-)
-
 // writeText writes a text/plain answer. nosniff keeps a browser from reading an echoed challenge as HTML.
 func writeText(w http.ResponseWriter, code int, body string) {
-	h := w.Header()
-	// Assigned rather than Set: the keys are canonical already, and the shared values are never modified.
-	h["Content-Type"] = textPlain
-	h["X-Content-Type-Options"] = noSniff
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, body) //nolint:gosec // G705: text/plain with nosniff; the handshake must echo hub.challenge
 }

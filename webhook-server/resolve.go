@@ -37,24 +37,14 @@ type claim struct {
 // one indexed List per distinct key however many events share it.
 type resolver struct {
 	reader client.Reader
-	// A delivery rarely has more than a few distinct keys: they are searched linearly, which is cheaper
-	// than a map, until there are smallKeys of them.
-	few  []claimEntry
-	many map[claimKey]claim
-}
-
-const smallKeys = 8
-
-type claimEntry struct {
-	key claimKey
-	claim
+	claims map[claimKey]claim
 }
 
 // resolve returns the items of the events that belong to a MessengerLink or NotificationTopic. The others
 // are counted as unmatched and left out: they are acknowledged with the rest of the delivery. An error
 // means the cache could not be read; the delivery is then answered 503.
 func (s *Server) resolve(ctx context.Context, events []delivery.Event) ([]status.Item, error) {
-	rs := resolver{reader: s.reader}
+	rs := resolver{reader: s.reader, claims: make(map[claimKey]claim)}
 	items := make([]status.Item, 0, len(events))
 	var unmatched map[unmatchedKey]int // for the debug log only
 	debug := s.log.V(1).Enabled()
@@ -124,16 +114,8 @@ func eventKey(ev *delivery.Event) (key claimKey, ok bool) {
 }
 
 func (rs *resolver) lookup(ctx context.Context, key claimKey) (claim, error) {
-	if rs.many != nil {
-		if c, ok := rs.many[key]; ok {
-			return c, nil
-		}
-	} else {
-		for i := range rs.few {
-			if rs.few[i].key == key {
-				return rs.few[i].claim, nil
-			}
-		}
+	if c, ok := rs.claims[key]; ok {
+		return c, nil
 	}
 	var c claim
 	var err error
@@ -145,18 +127,7 @@ func (rs *resolver) lookup(ctx context.Context, key claimKey) (claim, error) {
 	if err != nil {
 		return claim{}, err
 	}
-	switch {
-	case rs.many != nil:
-		rs.many[key] = c
-	case len(rs.few) < smallKeys:
-		rs.few = append(rs.few, claimEntry{key, c})
-	default:
-		rs.many = make(map[claimKey]claim, 2*smallKeys)
-		for _, e := range rs.few {
-			rs.many[e.key] = e.claim
-		}
-		rs.many[key] = c
-	}
+	rs.claims[key] = c
 	return c, nil
 }
 

@@ -169,10 +169,7 @@ func New(o Options) (*Server, error) {
 		health:          o.Health,
 		log:             o.Logger,
 	}
-	m, err := newMetrics(o.Registerer, bud)
-	if err != nil {
-		return nil, err
-	}
+	m := newMetrics(o.Registerer, bud)
 	s.metrics = m
 	s.results = make(map[string]resultMetrics, len(deliveryResults))
 	for _, r := range deliveryResults {

@@ -59,42 +59,16 @@ func VerifySignature(appSecret, body []byte, header string) error {
 	case len(digits) != 2*sha256.Size:
 		return fmt.Errorf("%w: want %d hex digits, got %d", ErrMalformedSignature, 2*sha256.Size, len(digits))
 	}
-	var got [sha256.Size]byte
-	if !decodeHex(got[:], digits) {
+	got, err := hex.DecodeString(digits)
+	if err != nil {
 		return fmt.Errorf("%w: not hexadecimal", ErrMalformedSignature)
 	}
 
 	mac := hmac.New(sha256.New, appSecret)
 	mac.Write(body)
 	var want [sha256.Size]byte
-	if !hmac.Equal(got[:], mac.Sum(want[:0])) {
+	if !hmac.Equal(got, mac.Sum(want[:0])) {
 		return ErrBadSignature
 	}
 	return nil
-}
-
-// decodeHex decodes len(dst)*2 hex digits from s. It exists because hex.Decode wants a []byte, and
-// converting the header would allocate on every request.
-func decodeHex(dst []byte, s string) bool {
-	for i := range dst {
-		hi, ok1 := hexValue(s[2*i])
-		lo, ok2 := hexValue(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
-}
-
-func hexValue(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }

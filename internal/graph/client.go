@@ -26,7 +26,6 @@ const (
 	DefaultBaseURL       = "https://graph.facebook.com"
 	DefaultAPIVersion    = "v23.0"
 	DefaultTimeout       = 30 * time.Second
-	DefaultMaxRetries    = 2
 	DefaultThrottlePause = time.Minute
 )
 
@@ -47,8 +46,6 @@ type Client struct {
 	http          *http.Client
 	clock         Clock
 	metrics       *Metrics
-	maxRetries    int
-	retryBackoff  Backoff
 	throttlePause time.Duration
 	userAgent     string
 	limiter       *limiter
@@ -73,13 +70,6 @@ func WithClock(clk Clock) Option { return func(c *Client) { c.clock = clk } }
 // WithMetrics records every request in m.
 func WithMetrics(m *Metrics) Option { return func(c *Client) { c.metrics = m } }
 
-// WithMaxRetries sets how many times one call is retried after a transient failure that cannot have been
-// processed (a connection that failed before the request was sent, a 5xx). Default 2; 0 disables.
-func WithMaxRetries(n int) Option { return func(c *Client) { c.maxRetries = max(n, 0) } }
-
-// WithRetryBackoff sets the waits between those in-call retries. Default 200ms doubling to 2s.
-func WithRetryBackoff(b Backoff) Option { return func(c *Client) { c.retryBackoff = b } }
-
 // WithThrottlePause sets how long a Page is paused after throttling when Graph API gives no regain time.
 // Default 1m.
 func WithThrottlePause(d time.Duration) Option { return func(c *Client) { c.throttlePause = d } }
@@ -93,8 +83,6 @@ func New(opts ...Option) (*Client, error) {
 		baseURL:       DefaultBaseURL,
 		version:       DefaultAPIVersion,
 		clock:         realClock{},
-		maxRetries:    DefaultMaxRetries,
-		retryBackoff:  Backoff{Base: 200 * time.Millisecond, Max: 2 * time.Second, Jitter: 0.2},
 		throttlePause: DefaultThrottlePause,
 		userAgent:     "mmelink-operator",
 		limiter:       newLimiter(),
@@ -118,18 +106,15 @@ func New(opts ...Option) (*Client, error) {
 		hc = &copied
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if c.metrics != nil {
-		hc.Transport = c.metrics.roundTripper(hc.Transport)
-	}
 	c.http = hc
 	return c, nil
 }
 
 // SendOptInRequest sends a recurring-notification opt-in request from the Page to req.RecipientID:
 // POST /<version>/<pageID>/messages with the notification_messages template. It validates the request
-// first, refuses to call while the Page is paused by rate limiting (*ThrottledError), and retries in-call
-// only transient failures that Graph API cannot have processed. Errors are *ValidationError,
-// *ThrottledError, *Error, or wrapped network errors; classify them with Classify and Reason.
+// first, refuses to call while the Page is paused by rate limiting (*ThrottledError), and sends it once:
+// retrying is the caller's decision. Errors are *ValidationError, *ThrottledError, *Error, or wrapped
+// network errors; classify them with Classify and Reason.
 func (c *Client) SendOptInRequest(ctx context.Context, pageID, pageToken string, req OptInRequest) (SendResult, error) {
 	if err := checkPage(pageID, pageToken); err != nil {
 		return SendResult{}, err
@@ -195,43 +180,22 @@ type response struct {
 	traceID string
 }
 
-// do sends a request, retrying a bounded number of times within ctx's deadline.
+// do sends a request once, unless the Page is paused. It never retries: its callers (the controllers)
+// retry from status, through their per-Page rate limits, which retries inside a call would go around. A
+// failure after a POST was written is an *UnknownOutcomeError: Meta may have acted on it.
 func (c *Client) do(ctx context.Context, rq call) (response, error) {
-	for attempt := 1; ; attempt++ {
-		if d := c.limiter.remaining(rq.pageID, c.clock.Now()); d > 0 {
-			return response{}, &ThrottledError{PageID: rq.pageID, RetryAfter: d}
-		}
-		res, retryable, err := c.once(ctx, rq)
-		if err == nil || !retryable || attempt > c.maxRetries {
-			return res, err
-		}
-		wait := c.retryBackoff.Duration(attempt)
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return res, err // no time left for another attempt: report what happened
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res, err
-		case <-t.C:
-		}
+	if d := c.limiter.remaining(rq.pageID, c.clock.Now()); d > 0 {
+		return response{}, &ThrottledError{PageID: rq.pageID, RetryAfter: d}
 	}
-}
-
-// once makes one attempt. retryable reports a failure that Graph API cannot have acted upon and that may
-// go away: the request never left, or a server error answered it.
-func (c *Client) once(ctx context.Context, rq call) (res response, retryable bool, err error) {
 	var written atomic.Bool
 	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { written.Store(i.Err == nil) }}
 	var body io.Reader
 	if rq.body != nil {
 		body = bytes.NewReader(rq.body)
 	}
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(withAction(ctx, rq.action), trace),
-		rq.method, rq.endpoint, body)
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), rq.method, rq.endpoint, body)
 	if err != nil {
-		return res, false, fmt.Errorf("graph: %s: build request: %w", rq.action, err)
+		return response{}, fmt.Errorf("graph: %s: build request: %w", rq.action, err)
 	}
 	hreq.Header.Set("Authorization", "Bearer "+rq.token)
 	if rq.contentType != "" {
@@ -240,22 +204,26 @@ func (c *Client) once(ctx context.Context, rq call) (res response, retryable boo
 	hreq.Header.Set("Accept", "application/json")
 	hreq.Header.Set("User-Agent", c.userAgent)
 
+	// Counted here, where the answer is classified anyway: one count per request sent.
+	start := time.Now()
 	resp, err := c.http.Do(hreq)
 	if err != nil {
+		c.metrics.observe(rq.action, start, Transient)
 		err = fmt.Errorf("graph: %s: %w", rq.action, err)
 		if written.Load() && rq.method != http.MethodGet {
-			return res, false, &UnknownOutcomeError{Err: err}
+			return response{}, &UnknownOutcomeError{Err: err}
 		}
-		return res, ctx.Err() == nil, err
+		return response{}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
+		c.metrics.observe(rq.action, start, Transient)
 		err = fmt.Errorf("graph: %s: read answer (HTTP %d): %w", rq.action, resp.StatusCode, err)
 		if rq.method == http.MethodGet {
-			return res, ctx.Err() == nil, err
+			return response{}, err
 		}
-		return res, false, &UnknownOutcomeError{Err: err}
+		return response{}, &UnknownOutcomeError{Err: err}
 	}
 	usage := ParseUsage(resp.Header)
 	now := c.clock.Now()
@@ -263,15 +231,17 @@ func (c *Client) once(ctx context.Context, rq call) (res response, retryable boo
 		c.limiter.pause(rq.pageID, now.Add(c.pauseFor(usage)))
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return response{status: resp.StatusCode, body: data, usage: usage, traceID: resp.Header.Get("X-Fb-Trace-Id")}, false, nil
+		c.metrics.observe(rq.action, start, "")
+		return response{status: resp.StatusCode, body: data, usage: usage, traceID: resp.Header.Get("X-Fb-Trace-Id")}, nil
 	}
 	gerr := parseError(resp.StatusCode, resp.Header, data)
 	class, _ := classifyError(gerr)
+	c.metrics.observe(rq.action, start, class)
 	if class == Throttled {
 		gerr.RetryAfter = c.pauseFor(usage)
 		c.limiter.pause(rq.pageID, now.Add(gerr.RetryAfter))
 	}
-	return res, class == Transient && resp.StatusCode >= 500, gerr
+	return response{}, gerr
 }
 
 // pauseFor is the pause a throttled answer imposes: Meta's regain time when it gave one.

@@ -59,7 +59,6 @@ func newFixture(t *testing.T, emuOpts []graphtest.Option, opts ...Option) *fixtu
 	f.metrics = NewMetrics(f.reg)
 	base := []Option{
 		WithBaseURL(f.emu.URL), WithClock(f.clock), WithMetrics(f.metrics),
-		WithRetryBackoff(Backoff{Base: time.Millisecond, Max: 2 * time.Millisecond}),
 		WithHTTPClient(&http.Client{Timeout: 5 * time.Second}),
 	}
 	c, err := New(append(base, opts...)...)
@@ -148,8 +147,8 @@ func TestErrorsFromEmulator(t *testing.T) {
 		{"region", func(s *graphtest.Server) { s.FailNext(psid, 10, 1893063, 0, 1) }, page, token, Permanent, ReasonTopicRestricted, 10, 1893063, 1},
 		{"opted out", func(s *graphtest.Server) { s.FailNext(psid, 10, 1893015, 0, 1) }, page, token, Permanent, ReasonRecipientOptedOut, 10, 1893015, 1},
 		{"throttled 4", func(s *graphtest.Server) { s.FailNext(page, 4, 0, 0, 1) }, page, token, Throttled, ReasonRateLimited, 4, 0, 1},
-		{"transient 2, retried and still failing", func(s *graphtest.Server) { s.FailNext(page, 2, 0, 503, 5) }, page, token, Transient, ReasonTransient, 2, 0, 3},
-		{"plain 502, retried and still failing", func(s *graphtest.Server) { s.FailNext(page, 0, 0, 502, 5) }, page, token, Transient, ReasonTransient, 0, 0, 3},
+		{"transient 2", func(s *graphtest.Server) { s.FailNext(page, 2, 0, 503, 5) }, page, token, Transient, ReasonTransient, 2, 0, 1},
+		{"plain 502", func(s *graphtest.Server) { s.FailNext(page, 0, 0, 502, 5) }, page, token, Transient, ReasonTransient, 0, 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,20 +189,12 @@ func TestWeeklyTitleRuleIsPermanent(t *testing.T) {
 	}
 }
 
-func TestRetriesWithinCall(t *testing.T) {
-	t.Run("recovers from one 503", func(t *testing.T) {
+// A call sends its request once, whatever the failure: the topic controller retries from status,
+// through its per-Page rate limiter. What the error says decides whether that retry is safe.
+func TestNoRetryWithinCall(t *testing.T) {
+	t.Run("a 503 is returned, transient", func(t *testing.T) {
 		f := newFixture(t, nil)
 		f.emu.FailNext(page, 0, 0, 503, 1)
-		if _, err := f.send("T"); err != nil {
-			t.Fatalf("want success after one retry, got %v", err)
-		}
-		if n := len(f.emu.Requests()); n != 2 {
-			t.Errorf("requests = %d, want 2", n)
-		}
-	})
-	t.Run("disabled", func(t *testing.T) {
-		f := newFixture(t, nil, WithMaxRetries(0))
-		f.emu.FailNext(page, 1, 0, 500, 1)
 		if _, err := f.send("T"); Classify(err) != Transient {
 			t.Fatalf("err = %v, want transient", err)
 		}
@@ -211,8 +202,8 @@ func TestRetriesWithinCall(t *testing.T) {
 			t.Errorf("requests = %d, want 1", n)
 		}
 	})
-	t.Run("lost answer is not retried", func(t *testing.T) {
-		// The request arrived; retrying could send the opt-in twice.
+	t.Run("lost answer: outcome unknown", func(t *testing.T) {
+		// The request arrived; sending it again could send the opt-in twice.
 		f := newFixture(t, nil)
 		f.emu.SetFault(graphtest.Match{PageID: page}, graphtest.Fault{CloseConnection: true, Times: 1})
 		_, err := f.send("T")
@@ -223,7 +214,7 @@ func TestRetriesWithinCall(t *testing.T) {
 			t.Errorf("requests = %d, want 1", n)
 		}
 	})
-	t.Run("refused connection is retried", func(t *testing.T) {
+	t.Run("refused connection: certainly not sent", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -235,8 +226,7 @@ func TestRetriesWithinCall(t *testing.T) {
 			dials.Add(1)
 			return (&net.Dialer{}).DialContext(ctx, network, a)
 		}}
-		c, err := New(WithBaseURL("http://"+addr), WithHTTPClient(&http.Client{Transport: tr}),
-			WithRetryBackoff(Backoff{Base: time.Millisecond, Max: time.Millisecond}))
+		c, err := New(WithBaseURL("http://"+addr), WithHTTPClient(&http.Client{Transport: tr}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,23 +234,8 @@ func TestRetriesWithinCall(t *testing.T) {
 		if Classify(err) != Transient || OutcomeUnknown(err) {
 			t.Fatalf("err = %v, want transient, certainly not sent", err)
 		}
-		if n := dials.Load(); n != 1+DefaultMaxRetries {
-			t.Errorf("dials = %d, want %d", n, 1+DefaultMaxRetries)
-		}
-	})
-	t.Run("never beyond the deadline", func(t *testing.T) {
-		f := newFixture(t, nil, WithRetryBackoff(Backoff{Base: time.Second, Max: time.Second, Jitter: -1}))
-		f.emu.FailNext(page, 0, 0, 503, 5)
-		ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
-		defer cancel()
-		start := time.Now()
-		_, err := f.client.SendOptInRequest(ctx, page, token, OptInRequest{RecipientID: psid, Title: "T"})
-		// A client that started the 1s wait anyway would return only when the context ends.
-		if Classify(err) != Transient || time.Since(start) > 500*time.Millisecond {
-			t.Fatalf("err = %v after %v; want a prompt transient error", err, time.Since(start))
-		}
-		if n := len(f.emu.Requests()); n != 1 {
-			t.Errorf("requests = %d, want 1 (a 1s wait does not fit in 800ms)", n)
+		if n := dials.Load(); n != 1 {
+			t.Errorf("dials = %d, want 1", n)
 		}
 	})
 }

@@ -10,10 +10,9 @@
 // github.com/skip2/go-qrcode with far fewer allocations, and maintained.
 // skip2 made smaller symbols for digit- or uppercase-heavy URLs thanks to
 // mixed-mode segments; segment.go closes that gap by computing the optimal
-// segmentation itself, and mask.go the choice of mask, which piglig makes
-// module by module in nine tenths of its time: scored on bit lines, the
-// same choice takes a fifth of that. The image writers (png.go, svg.go) are
-// small and purpose-built: 1-bit PNG about 7x faster than image/png.
+// segmentation itself. piglig chooses the mask. The image writers (png.go,
+// svg.go) are small and purpose-built: 1-bit PNG about 7x faster than
+// image/png.
 package qr
 
 import (
@@ -168,15 +167,15 @@ func Encode(content string, o Options) (*Code, error) {
 	if content == "" {
 		return nil, fmt.Errorf("qr: encode: %w", ErrEmptyContent)
 	}
-	g, err := encodeSymbol(content, o.Level.ecc())
+	q, err := encodeSymbol(content, o.Level.ecc())
 	if err != nil {
 		return nil, fmt.Errorf("qr: encode %d bytes at level %v: %w", len(content), o.Level, err)
 	}
-	n := g.n
+	n := q.Size()
 	c := &Code{opts: o, n: n, version: (n - 17) / 4, dark: make([]bool, n*n)}
 	for y := range n {
 		for x := range n {
-			c.dark[y*n+x] = g.get(x, y)
+			c.dark[y*n+x] = q.Module(x, y)
 		}
 	}
 	if total := c.total(); total > o.Size {

@@ -31,7 +31,7 @@ var countBits = [3][numModes]int{{8, 9, 10}, {16, 11, 12}, {16, 13, 14}}
 // (a URL with a long numeric ID then needs a larger symbol), and its
 // MakeSegmentsOptimally never returns when the data does not fit at levels
 // Q/H (v1.1.0), hence this small port of Nayuki's segmentation algorithm.
-func encodeSymbol(content string, ecl goqr.Ecc) (*bitGrid, error) {
+func encodeSymbol(content string, ecl goqr.Ecc) (*goqr.QrCode, error) {
 	if len(content) > maxContent {
 		return nil, fmt.Errorf("%w (max %d)", ErrTooLong, maxContent)
 	}
@@ -42,13 +42,11 @@ func encodeSymbol(content string, ecl goqr.Ecc) (*bitGrid, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Mask 0, replaced by the mask the standard selects (mask.go); true:
-		// raise the level while the symbol keeps its size (Options.Level is
-		// a minimum).
-		q, err := goqr.EncodeSegments(segs, ecl, r.lo, r.hi, 0, true)
+		// -1: piglig chooses the mask as the standard says; true: raise the
+		// level while the symbol keeps its size (Options.Level is a minimum).
+		q, err := goqr.EncodeSegments(segs, ecl, r.lo, r.hi, -1, true)
 		if err == nil {
-			g, _ := remask(q)
-			return g, nil
+			return q, nil
 		}
 		if !errors.Is(err, goqr.ErrDataTooLong) {
 			return nil, err

@@ -17,6 +17,8 @@ type metrics struct {
 	coverage   *prometheus.HistogramVec
 }
 
+// newMetrics creates the store's collectors and registers them with reg (nil: not registered). As in
+// every package here, registration is MustRegister: a name registered twice is a programming error.
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -12,7 +12,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/delivery"
@@ -84,7 +86,11 @@ func storeTokens(ctx context.Context, c client.Client, r client.Reader, t *messe
 			// is ordered behind it.
 			n = len(shards) - 1
 			if n < 0 || len(shards[n].Data) >= perShard {
-				shards = append(shards, newShard(t, len(shards)))
+				shard, err := newShard(c.Scheme(), t, len(shards))
+				if err != nil {
+					return tokenCounts{}, err
+				}
+				shards = append(shards, shard)
 				n = len(shards) - 1
 			}
 			rec = &tokenRecord{Token: ev.OptIn.Token}
@@ -196,21 +202,22 @@ func findToken(shards []corev1.Secret, key string) (int, *tokenRecord) {
 	return -1, nil
 }
 
-func newShard(t *messengerv1.NotificationTopic, n int) corev1.Secret {
-	yes := true
-	return corev1.Secret{
+// newShard is the n-th shard of topic t, not yet created, owned by t (controllerutil, as the controllers
+// own their ConfigMaps) so that it goes with the topic.
+func newShard(scheme *runtime.Scheme, t *messengerv1.NotificationTopic, n int) (corev1.Secret, error) {
+	s := corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: t.Namespace, Name: shardName(t.Name, n),
 			Labels: map[string]string{
 				messengerv1.ManagedByLabel: messengerv1.ManagedByValue, messengerv1.TopicNameLabel: names.LabelValue(t.Name),
 			},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: messengerv1.GroupVersion.String(), Kind: "NotificationTopic",
-				Name: t.Name, UID: t.UID, Controller: &yes, BlockOwnerDeletion: &yes,
-			}},
 		},
 		Type: corev1.SecretTypeOpaque,
 	}
+	if err := controllerutil.SetControllerReference(t, &s, scheme); err != nil {
+		return corev1.Secret{}, fmt.Errorf("owning opt-in Secret %s: %w", s.Name, err)
+	}
+	return s, nil
 }
 
 // saveShard creates a new shard or updates one with its resourceVersion as precondition, after

@@ -5,6 +5,8 @@ import (
 	"math"
 	"net/http"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // RateStats describes the requests a Page received (every request with a valid path counts).
@@ -15,24 +17,6 @@ type RateStats struct {
 	Rejected int
 	// MaxPerSecond is the most that arrived within any one second.
 	MaxPerSecond int
-}
-
-// bucket is a token bucket: rate tokens per second, at most burst.
-type bucket struct {
-	rate, burst, tokens float64
-	last                time.Time
-}
-
-func (b *bucket) allow(now time.Time) bool {
-	if !b.last.IsZero() && now.After(b.last) {
-		b.tokens = math.Min(b.burst, b.tokens+b.rate*now.Sub(b.last).Seconds())
-	}
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true
-	}
-	return false
 }
 
 type rateStats struct {
@@ -59,8 +43,7 @@ func (s *Server) SetRateLimit(pageID string, perSecond float64, burst int) {
 		delete(s.limits, pageID)
 		return
 	}
-	b := float64(max(burst, 1))
-	s.limits[pageID] = &bucket{rate: perSecond, burst: b, tokens: b}
+	s.limits[pageID] = rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))
 }
 
 // RateStats returns what a Page received so far.
@@ -116,7 +99,7 @@ func (s *Server) admit(page string) (graphError, bool) {
 		}
 		delete(s.throttles, page)
 	}
-	if b := s.limits[page]; b != nil && !b.allow(now) {
+	if b := s.limits[page]; b != nil && !b.AllowN(now, 1) {
 		st.Rejected++
 		return graphError{code: 32, message: "(#32) Page request limit reached",
 			userTitle:   "Page request limit reached",

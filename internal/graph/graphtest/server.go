@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Request is one request the emulator received.
@@ -81,7 +83,7 @@ type Server struct {
 	faults     []*faultEntry
 	throttles  map[string]time.Time // page ID -> end of throttling
 	usage      map[string]int       // page ID -> usage percent reported
-	limits     map[string]*bucket
+	limits     map[string]*rate.Limiter
 	stats      map[string]*rateStats
 	sent       map[titleKey]time.Time // weekly rule: last accepted request
 	msgSeq     uint64
@@ -118,7 +120,7 @@ func NewHandler(opts ...Option) *Server {
 		pages:     make(map[string]string),
 		throttles: make(map[string]time.Time),
 		usage:     make(map[string]int),
-		limits:    make(map[string]*bucket),
+		limits:    make(map[string]*rate.Limiter),
 		stats:     make(map[string]*rateStats),
 		sent:      make(map[titleKey]time.Time),
 
@@ -187,7 +189,7 @@ func (s *Server) Reset() {
 	s.faults = nil
 	s.throttles = make(map[string]time.Time)
 	s.usage = make(map[string]int)
-	s.limits = make(map[string]*bucket)
+	s.limits = make(map[string]*rate.Limiter)
 	s.stats = make(map[string]*rateStats)
 	s.sent = make(map[titleKey]time.Time)
 	s.deliveries = nil
