@@ -95,10 +95,15 @@ func TestManagerRBAC(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ns := newNamespace(t)
 			user := installRoles(t, ns, tt.files...)
+			// The RBAC authorizer learns of new roles through its informers: wait for each grant, so that
+			// the denials below are checked against roles it has seen.
 			for _, a := range tt.allowed {
-				if !allowed(t, user, ns, a) {
-					t.Errorf("the manager's ServiceAccount may not %s", a)
-				}
+				eventually(t, wait, func() error {
+					if !allowed(t, user, ns, a) {
+						return fmt.Errorf("the manager's ServiceAccount may not %s", a)
+					}
+					return nil
+				})
 			}
 			for _, a := range tt.denied {
 				if allowed(t, user, ns, a) {
