@@ -22,7 +22,7 @@ func pageKeeper(ctx context.Context, r client.Reader, pageID string) (*messenger
 		return nil, fmt.Errorf("listing MessengerPages: %w", err)
 	}
 	for i := range pages.Items {
-		if p := &pages.Items[i]; p.Spec.Page.ID == pageID && p.Status.PageID == pageID && p.DeletionTimestamp.IsZero() {
+		if p := &pages.Items[i]; p.Spec.Page.ID == pageID && p.HoldsClaim() {
 			return p, nil
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/internal/index"
 )
 
 const (
@@ -39,25 +38,20 @@ func indexPages(ctx context.Context, mgr ctrl.Manager) error {
 	return nil
 }
 
-// claim reports whether this MessengerPage keeps its Page, and else which one does. A MessengerPage that
-// holds the claim (its status says so) keeps it against any newcomer; among those that hold it, or
-// among those that do not, the older wins (index.OlderThan), so every reconcile picks the same winner.
+// claim reports whether this MessengerPage keeps its Page, and else which one does, by the rule every
+// claim follows (claimHolder): a MessengerPage that holds the Page keeps it against any newcomer.
 func (run *pageRun) claim(ctx context.Context) (held bool, by string) {
 	var list messengerv1.MessengerPageList
 	if err := run.r.List(ctx, &list, client.MatchingFields{PagePageIDIndex: run.p.Spec.Page.ID}); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing the MessengerPages of a Page; assuming no conflict")
 		return true, ""
 	}
-	holds := func(p *messengerv1.MessengerPage) bool { return p.Status.PageID == p.Spec.Page.ID }
-	me := run.p
+	others := make([]*messengerv1.MessengerPage, len(list.Items))
 	for i := range list.Items {
-		o := &list.Items[i]
-		if o.UID == me.UID || !o.DeletionTimestamp.IsZero() {
-			continue
-		}
-		if (holds(o) && !holds(me)) || (holds(o) == holds(me) && index.OlderThan(o, me)) {
-			return false, o.Namespace + "/" + o.Name
-		}
+		others[i] = &list.Items[i]
+	}
+	if holder := claimHolder(run.p, others); holder != nil {
+		return false, holder.GetNamespace() + "/" + holder.GetName()
 	}
 	return true, ""
 }

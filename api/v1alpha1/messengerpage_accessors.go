@@ -124,6 +124,12 @@ func (p *MessengerPage) AllowsNamespace(ns string, nsLabels map[string]string) (
 	}
 }
 
+// HoldsClaim reports whether the status says that this MessengerPage keeps the Page of its spec (the
+// controller decides it, and records it in status.pageID).
+func (p *MessengerPage) HoldsClaim() bool {
+	return p.DeletionTimestamp == nil && p.Status.PageID != "" && p.Status.PageID == p.Spec.Page.ID
+}
+
 // GetConditions returns the status conditions.
 func (p *MessengerPage) GetConditions() []metav1.Condition { return p.Status.Conditions }
 

@@ -163,13 +163,13 @@ func keeper(ctx context.Context, c client.Client, pageID string) (*messengerv1.M
 		if p.Spec.Page.ID != pageID || !p.DeletionTimestamp.IsZero() {
 			continue
 		}
-		holds := p.Status.PageID == pageID
+		holds := p.HoldsClaim()
 		switch {
 		case best == nil:
 			best = p
-		case holds && best.Status.PageID != pageID:
+		case holds && !best.HoldsClaim():
 			best = p
-		case holds == (best.Status.PageID == pageID) && index.OlderThan(p, best):
+		case holds == best.HoldsClaim() && index.OlderThan(p, best):
 			best = p
 		}
 	}
