@@ -53,7 +53,6 @@ func TestTwoReplicasUnderFaultsCountEveryEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	secret := []byte("replicas-app-secret")
 	mustWrite(t, kubeconfig, env.KubeConfig)
@@ -75,7 +74,7 @@ func TestTwoReplicasUnderFaultsCountEveryEventOnce(t *testing.T) {
 		}
 		keys[i] = client.ObjectKeyFromObject(l)
 	}
-	replicas := []*replica{startReplica(t, bin, dir, kubeconfig), startReplica(t, bin, dir, kubeconfig)}
+	replicas := []*replica{startReplica(t, dir, kubeconfig), startReplica(t, dir, kubeconfig)}
 	for _, r := range replicas {
 		r.waitReady(t)
 	}
@@ -139,7 +138,7 @@ func TestTwoReplicasUnderFaultsCountEveryEventOnce(t *testing.T) {
 	}
 	time.Sleep(time.Until(start.Add(killAt)))
 	replicas[0].kill(t)
-	restarted := startReplica(t, bin, dir, kubeconfig)
+	restarted := startReplica(t, dir, kubeconfig)
 	restarted.waitReady(t)
 	mu.Lock()
 	replicas[0] = restarted
@@ -186,12 +185,15 @@ type replica struct {
 
 var replicaClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
-func startReplica(t *testing.T, bin, dir, kubeconfig string) *replica {
+// startReplica runs the binary's main as a process of its own: the test binary again, as TestMain
+// does for runMainEnv (TestHostileClients starts its server the same way).
+func startReplica(t *testing.T, dir, kubeconfig string) *replica {
 	t.Helper()
 	r := &replica{addr: freeAddr(t), done: make(chan struct{})}
-	r.cmd = exec.Command(bin, "--bind-address="+r.addr, "--metrics-bind-address=0", "--health-probe-bind-address="+freeAddr(t),
+	r.cmd = exec.Command(os.Args[0], "--bind-address="+r.addr, "--metrics-bind-address=0", "--health-probe-bind-address="+freeAddr(t),
 		"--kubeconfig="+kubeconfig, "--app-secret-file="+filepath.Join(dir, "app-secret"),
 		"--verify-token-file="+filepath.Join(dir, "verify-token"), "--zap-log-level=error", "--zap-stacktrace-level=panic")
+	r.cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	r.cmd.Stdout, r.cmd.Stderr = os.Stderr, os.Stderr
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -236,17 +238,6 @@ func (r *replica) post(body []byte, sig string) int {
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode
-}
-
-func buildBinary(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "webhook-server")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("building the webhook-server binary: %v", err)
-	}
-	return bin
 }
 
 func mustWrite(t *testing.T, path string, b []byte) {
