@@ -47,15 +47,16 @@ func loadSecret(file, flagName, env string) ([]byte, error) {
 		// *fs.PathError names the file and the cause, not its contents.
 		return nil, fmt.Errorf("reading --%s: %w", flagName, err)
 	}
-	b = trimNewline(b)
+	b = TrimSecret(b)
 	if len(b) == 0 {
 		return nil, fmt.Errorf("--%s: file %s is empty", flagName, file)
 	}
 	return b, nil
 }
 
-// trimNewline removes one trailing "\n" or "\r\n".
-func trimNewline(b []byte) []byte {
+// TrimSecret removes one trailing "\n" or "\r\n": a secret's bytes as read from a file or a Secret, which
+// editors and `echo` end with a newline. Every tool that reads the app secret applies this one rule.
+func TrimSecret(b []byte) []byte {
 	if b, ok := bytes.CutSuffix(b, []byte("\n")); ok {
 		b, _ = bytes.CutSuffix(b, []byte("\r"))
 		return b

@@ -63,7 +63,7 @@ func encodeEnvelope(envelope any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graphtest: encode delivery: %w", err)
 	}
-	return escapeNonASCII(b), nil
+	return EscapeNonASCII(b), nil
 }
 
 // Optin delivers a recurring-notification opt-in (messaging_optins, optin.type notification_messages).
@@ -93,9 +93,10 @@ func signSHA1(appSecret string, body []byte) string {
 	return "sha1=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// escapeNonASCII rewrites every non-ASCII character of JSON text as \uXXXX (surrogate pairs above the
-// BMP). Inside JSON only strings can hold such characters, so the rewrite keeps the value.
-func escapeNonASCII(b []byte) []byte {
+// EscapeNonASCII rewrites every non-ASCII character of JSON text as \uXXXX (surrogate pairs above the
+// BMP), as Meta does before signing. Inside JSON only strings can hold such characters, so the rewrite
+// keeps the value.
+func EscapeNonASCII(b []byte) []byte {
 	var out strings.Builder
 	out.Grow(len(b))
 	for _, r := range string(b) {
