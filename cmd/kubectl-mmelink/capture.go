@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -36,7 +37,8 @@ func parseCapture(data []byte) (*capture, error) {
 	if !ok {
 		return nil, errors.New("no blank line ends the headers: give the headers, an empty line, then the body exactly as received")
 	}
-	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(head, "\r\n\r\n"...)))).ReadMIMEHeader()
+	// A copy: appending to head would overwrite the body that follows it in data.
+	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(slices.Concat(head, []byte("\r\n\r\n"))))).ReadMIMEHeader()
 	if err != nil {
 		return nil, fmt.Errorf("reading the headers: %w", err)
 	}
@@ -51,6 +53,9 @@ func parseRequest(data []byte) (*capture, error) {
 		return nil, fmt.Errorf("reading the HTTP request: %w", err)
 	}
 	body, err := io.ReadAll(req.Body)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil // a body cut short of its Content-Length: diagnose says so
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the request body (Content-Length %d): %w", req.ContentLength, err)
 	}
