@@ -135,7 +135,29 @@ func startWorld() (stop func() error, err error) {
 	if err := waitReady("http://" + addr + webhookserver.PathReadyz); err != nil {
 		return stop, err
 	}
-	return stop, applySamples()
+	if err := applySamples(); err != nil {
+		return stop, err
+	}
+	return stop, seedTraffic()
+}
+
+// seedTraffic sends what Meta would after the samples are live, so that every test finds counts.
+func seedTraffic() error {
+	for _, env := range []any{
+		graphtest.ReferralEvent{PageID: samplePage, PSID: "7001000000000001", Ref: "summer_poster--738--store12"}.PostbackEnvelope(),
+		graphtest.ReferralEvent{PageID: samplePage, PSID: "7001000000000002", Ref: "summer_poster--738--store12"}.Envelope(),
+		graphtest.PluginOptinEvent{PageID: samplePage, PSID: "7001000000000003", Ref: "website_footer"}.Envelope(),
+		graphtest.OptinEvent{PageID: samplePage, PSID: "7001000000000004", Title: "Weekly deals", Payload: "weekly-deals"}.Envelope(),
+	} {
+		resp, err := graphtest.Deliver(context.Background(), world.webhookURL, testSecret, env)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("seeding traffic: the webhook answered %s", resp.Status)
+		}
+	}
+	return nil
 }
 
 func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
@@ -257,7 +279,7 @@ func plugin(t *testing.T, args ...string) (stdout string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	args = append(args, "--kubeconfig", world.kubeconfig)
-	if !slices.Contains(args, "-A") {
+	if !slices.Contains(args, "-A") && !slices.Contains(args, "--namespace") {
 		args = append(args, "--namespace", world.ns)
 	}
 	code = run(context.Background(), args, strings.NewReader(""), &out, &errOut)
