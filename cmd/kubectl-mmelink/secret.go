@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	webhookserver "github.com/mmelink/operator/webhook-server"
+	"github.com/mmelink/operator/internal/delivery"
 )
 
 // secretSource says where the app secret comes from: a file, a Secret, or MMELINK_APP_SECRET. Never a
@@ -42,14 +42,14 @@ func (s *secretSource) load(ctx context.Context, k *kube) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading --app-secret-file: %w", err)
 		}
-		return nonEmpty(webhookserver.TrimSecret(b), "file "+s.file)
+		return nonEmpty(delivery.TrimSecret(b), "file "+s.file)
 	case s.secret != "":
 		return s.fromSecret(ctx, k)
 	}
-	if v := os.Getenv(webhookserver.EnvAppSecret); v != "" {
+	if v := os.Getenv(delivery.EnvAppSecret); v != "" {
 		return []byte(v), nil
 	}
-	return nil, usagef("no app secret: give --app-secret-file, --app-secret-from or set %s", webhookserver.EnvAppSecret)
+	return nil, usagef("no app secret: give --app-secret-file, --app-secret-from or set %s", delivery.EnvAppSecret)
 }
 
 func (s *secretSource) fromSecret(ctx context.Context, k *kube) ([]byte, error) {
@@ -73,7 +73,7 @@ func (s *secretSource) fromSecret(ctx context.Context, k *kube) ([]byte, error) 
 	if !ok {
 		return nil, fmt.Errorf("secret %s/%s has no key %q (--app-secret-key)", ns, name, s.key)
 	}
-	return nonEmpty(webhookserver.TrimSecret(v), fmt.Sprintf("key %q of Secret %s/%s", s.key, ns, name))
+	return nonEmpty(delivery.TrimSecret(v), fmt.Sprintf("key %q of Secret %s/%s", s.key, ns, name))
 }
 
 func nonEmpty(b []byte, what string) ([]byte, error) {

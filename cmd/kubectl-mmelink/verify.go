@@ -18,7 +18,6 @@ import (
 
 	"github.com/mmelink/operator/internal/delivery"
 	"github.com/mmelink/operator/internal/graph/graphtest"
-	webhookserver "github.com/mmelink/operator/webhook-server"
 )
 
 const legacyHeader = "X-Hub-Signature"
@@ -308,8 +307,8 @@ func sortedStrings(s []string) []string {
 	return s
 }
 
-// maxCapture bounds what is read from stdin: twice the webhook server's largest body.
-const maxCapture = 2 * webhookserver.DefaultMaxBodyBytes
+// maxCapture bounds what is read from stdin: twice the webhook server's default largest body (4 MiB).
+const maxCapture = 8 << 20
 
 func readAllLimited(r io.Reader) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, maxCapture+1))
