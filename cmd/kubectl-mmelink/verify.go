@@ -151,8 +151,8 @@ func diagnose(secret []byte, c *capture) verdict {
 			len(c.body), c.contentLength))
 	}
 	if len(c.extra) > 0 {
-		notes = append(notes, fmt.Sprintf("%d bytes follow the body's end by its Content-Length (%q); they are not part of the delivery and were left out.",
-			len(c.extra), clip(c.extra)))
+		notes = append(notes, fmt.Sprintf("The capture has %s after the body's end by its Content-Length (%q): not part of the delivery, left out.",
+			plural(len(c.extra), "byte"), clip(c.extra)))
 	}
 	err := delivery.VerifySignature(secret, c.body, sig)
 	switch {
@@ -316,6 +316,13 @@ func readAllLimited(r io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("more than %d bytes: not a delivery", maxCapture)
 	}
 	return b, err
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // clip shows at most 20 bytes of b.

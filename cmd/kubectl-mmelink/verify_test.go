@@ -88,7 +88,7 @@ func TestVerifySignatureSaysWhatIsWrong(t *testing.T) {
 		{name: "valid request as received", capture: wire(t, testSecret, body, nil), ok: true,
 			summary: "matches the " + strconv.Itoa(len(body)) + "-byte body"},
 		{name: "valid, an editor added a final newline after the body", capture: append(wire(t, testSecret, body, nil), '\n'), ok: true,
-			detail: "1 bytes follow the body's end by its Content-Length"},
+			detail: `The capture has 1 byte after the body's end by its Content-Length ("\n")`},
 		{name: "headers and body without the request line", capture: headed(t, sig, body), ok: true},
 		{name: "trailing newline in a body without Content-Length", capture: headed(t, sig, append(bytes.Clone(body), '\n')),
 			summary: "the body was changed after Meta signed it: a trailing newline was added", detail: "the app secret is right"},
