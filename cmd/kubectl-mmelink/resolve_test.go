@@ -74,6 +74,7 @@ func TestResolve(t *testing.T) {
 	}
 
 	out = mustPlugin(t, "resolve", "flash-sales", "--retry")
+	t.Logf("kubectl mmelink resolve flash-sales --retry:\n%s", out)
 	if !strings.Contains(out, messengerv1.ResolveRegistrationAnnotation+"=retry") {
 		t.Errorf("resolve --retry printed %q", out)
 	}
