@@ -12,7 +12,8 @@ import (
 // printDetail writes the detailed view of one object, in sections as kubectl describe does.
 func printDetail(out io.Writer, s Summary) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	p := func(format string, a ...any) { fmt.Fprintf(tw, format+"\n", a...) }
+	// The tabwriter buffers; Flush reports a failed write.
+	p := func(format string, a ...any) { _, _ = fmt.Fprintf(tw, format+"\n", a...) }
 	p("%s %s/%s", s.Kind, s.Namespace, s.Name)
 	p("  Ready:\t%s", readyLine(s.Ready))
 	if s.Stale {

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if errors.As(err, &exit) {
 			return exit.code // the command said why
 		}
-		fmt.Fprintln(stderr, "error:", err)
+		_, _ = fmt.Fprintln(stderr, "error:", err) // nowhere else to say it
 		var usage usageError
 		if errors.As(err, &usage) {
 			return 2
@@ -83,7 +83,7 @@ type kube struct {
 	rules     *clientcmd.ClientConfigLoadingRules
 	overrides clientcmd.ConfigOverrides
 	config    clientcmd.ClientConfig
-	// client, when set (tests), is used instead of one built from the flags.
+	// client is built from the flags on first use.
 	client client.Client
 }
 

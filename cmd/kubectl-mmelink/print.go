@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/yaml"
+
+	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 )
 
 // now is the clock ages are shown against; tests fix it.
@@ -53,7 +55,9 @@ func printTables(out io.Writer, sums []Summary, kinds []string, ns string, all b
 			continue
 		}
 		if printed > 0 {
-			fmt.Fprintln(out)
+			if _, err := fmt.Fprintln(out); err != nil {
+				return err
+			}
 		}
 		printed++
 		tw := tabwriter.NewWriter(out, 6, 4, 3, ' ', 0)
@@ -61,13 +65,13 @@ func printTables(out io.Writer, sums []Summary, kinds []string, ns string, all b
 		if all {
 			header = append([]string{"NAMESPACE"}, header...)
 		}
-		fmt.Fprintln(tw, strings.Join(header, "\t"))
+		_, _ = fmt.Fprintln(tw, strings.Join(header, "\t")) // buffered: Flush reports
 		for _, s := range rows {
 			row := cells(s)
 			if all {
 				row = append([]string{s.Namespace}, row...)
 			}
-			fmt.Fprintln(tw, strings.Join(row, "\t"))
+			_, _ = fmt.Fprintln(tw, strings.Join(row, "\t"))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -78,7 +82,8 @@ func printTables(out io.Writer, sums []Summary, kinds []string, ns string, all b
 		if all {
 			where = "in any namespace"
 		}
-		fmt.Fprintf(out, "No resources found %s.\n", where)
+		_, err := fmt.Fprintf(out, "No resources found %s.\n", where)
+		return err
 	}
 	return nil
 }
@@ -110,7 +115,7 @@ func columns(kind string) ([]string, func(Summary) []string) {
 	case kindTopic:
 		return []string{"NOTIFICATIONTOPIC", "READY", "REGISTERED", "REASON", "PAGE", "OPT-INS", "ACTIVE", "STOPPED",
 				"LAST OPT-IN", "DEDUPE", "LATE", "AGE"}, func(s Summary) []string {
-				reg := string(brief(s.Conditions, "Registered").Status)
+				reg := string(brief(s.Conditions, messengerv1.ConditionRegistered).Status)
 				o := s.OptIns
 				if o == nil {
 					return []string{s.Name, ready(s), reg, s.Ready.Reason, pageReady(s), "0", "0", "0", "-", dedupe(s), late(s), age(&s.Created)}

@@ -126,6 +126,6 @@ func writeImage(cmd *cobra.Command, cm *corev1.ConfigMap, spec *messengerv1.QRSp
 	if err := os.WriteFile(path, data, 0o644); err != nil { //nolint:gosec // G306: a QR image, meant to be shared
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%s written (%d bytes) from ConfigMap %s\n", path, len(data), cm.Name)
-	return nil
+	_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s written (%d bytes) from ConfigMap %s\n", path, len(data), cm.Name)
+	return err
 }

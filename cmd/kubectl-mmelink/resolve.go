@@ -84,7 +84,9 @@ func runResolve(cmd *cobra.Command, k *kube, name, value string, timeout time.Du
 		return fmt.Errorf("annotating NotificationTopic %s: %w", key, err)
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "notificationtopic/%s annotated %s=%s\n", name, messengerv1.ResolveRegistrationAnnotation, value)
+	if _, err := fmt.Fprintf(out, "notificationtopic/%s annotated %s=%s\n", name, messengerv1.ResolveRegistrationAnnotation, value); err != nil {
+		return err
+	}
 	if timeout <= 0 {
 		return nil
 	}
@@ -101,7 +103,7 @@ func runResolve(cmd *cobra.Command, k *kube, name, value string, timeout time.Du
 		return fmt.Errorf("the controller has not acted on the annotation within %s (is the manager running?): %w", timeout, err)
 	}
 	if reg := apimeta.FindStatusCondition(t.Status.Conditions, messengerv1.ConditionRegistered); reg != nil {
-		fmt.Fprintf(out, "Registered=%s (%s): %s\n", reg.Status, reg.Reason, reg.Message)
+		_, err = fmt.Fprintf(out, "Registered=%s (%s): %s\n", reg.Status, reg.Reason, reg.Message)
 	}
-	return nil
+	return err
 }

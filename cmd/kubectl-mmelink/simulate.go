@@ -88,7 +88,7 @@ func eventTable() string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for _, e := range events {
-		fmt.Fprintf(tw, "  %s\t%s\n", e.name, e.what)
+		_, _ = fmt.Fprintf(tw, "  %s\t%s\n", e.name, e.what) // into a strings.Builder
 	}
 	_ = tw.Flush()
 	return b.String()
@@ -220,7 +220,9 @@ func send(cmd *cobra.Command, o simulateOptions, secret, body []byte, label stri
 	}
 	answer, _ := io.ReadAll(resp.Body) // already in memory (graphtest.Deliver)
 	_ = resp.Body.Close()
-	fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s\n", resp.Status, strings.TrimSpace(string(answer)), label)
+	if _, err := fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s\n", resp.Status, strings.TrimSpace(string(answer)), label); err != nil {
+		return err
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("the webhook answered %s: %s", resp.Status, hint(resp.StatusCode))
 	}

@@ -77,14 +77,17 @@ func runVerify(cmd *cobra.Command, k *kube, o verifyOptions) error {
 		return err
 	}
 	v := diagnose(secret, c)
-	out := cmd.OutOrStdout()
+	var b strings.Builder
 	if v.ok {
-		fmt.Fprintln(out, "valid:", v.summary)
+		b.WriteString("valid: " + v.summary + "\n")
 	} else {
-		fmt.Fprintln(out, "INVALID:", v.summary)
+		b.WriteString("INVALID: " + v.summary + "\n")
 	}
 	for _, d := range v.details {
-		fmt.Fprintln(out, "  "+d)
+		b.WriteString("  " + d + "\n")
+	}
+	if _, err := io.WriteString(cmd.OutOrStdout(), b.String()); err != nil {
+		return err
 	}
 	if !v.ok {
 		return exitError{1}
