@@ -19,11 +19,14 @@ recognised (the dedupe window), and the health of their Page.
 Without a NAME, a table per kind; with one, a detailed view. KIND is link (mlink), topic (ntopic) or
 page (mpage); without it, all three.
 
-Columns: READY and REASON are the Ready condition. PAGE is the Page's Ready (from its MessengerPage; "-"
-when the Page has none). DEDUPE is how far back redeliveries are recognised: "all" while the window has
-dropped nothing, else the age of its oldest checked event; LATE counts events that arrived older than
-that (acknowledged, not counted). RECEIVING is False once the webhook server has refused a Page's
-deliveries for 15 minutes (Meta unsubscribes the app after an hour).`
+Columns: READY and REASON are the Ready condition (a * after READY: the conditions describe an
+older generation than the spec's; the controller has not caught up yet). PAGE is the Page's Ready
+(from its MessengerPage; "-" when the Page has none). DEDUPE is how far back redeliveries are
+recognised: "all" while the window has dropped nothing, else the age of its oldest checked event;
+LATE counts events that arrived older than that (acknowledged, not counted). RECEIVING is False once
+the webhook server has refused a Page's deliveries for 15 minutes (Meta unsubscribes the app after an
+hour); REFUSING FOR is how long it has been refusing them. A page's LAST DELIVERY is reported by the
+webhook server at most every 30 seconds.`
 
 const statusExample = `  kubectl mmelink status                       # every link, topic and page of the namespace
   kubectl mmelink status link -A               # every MessengerLink of the cluster
