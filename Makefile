@@ -121,6 +121,20 @@ build: ## Build the manager, webhook-server and graph-emulator binaries into bin
 	$(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/webhook-server ./webhook-server/cmd
 	$(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/graph-emulator ./internal/graph/graphtest/cmd/graph-emulator
 
+# install-plugin puts kubectl-mmelink where kubectl finds plugins: on the PATH, as $(GOBIN) (go env GOBIN,
+# else GOPATH/bin) usually is, or $(PREFIX)/bin when PREFIX is given (make install-plugin PREFIX=/usr/local).
+PLUGIN_DIR ?= $(if $(PREFIX),$(PREFIX)/bin,$(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin))
+
+.PHONY: build-plugin
+build-plugin: ## Build the kubectl plugin (kubectl mmelink) into bin/.
+	$(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/kubectl-mmelink ./cmd/kubectl-mmelink
+
+.PHONY: install-plugin
+install-plugin: build-plugin ## Install kubectl-mmelink into $(GOBIN), or $(PREFIX)/bin with PREFIX=...; then `kubectl mmelink --help`.
+	install -d $(PLUGIN_DIR)
+	install -m 0755 $(LOCALBIN)/kubectl-mmelink $(PLUGIN_DIR)/kubectl-mmelink
+	@echo "installed $(PLUGIN_DIR)/kubectl-mmelink: run kubectl mmelink --help ($(PLUGIN_DIR) must be on PATH)"
+
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
 	$(GO) run . --webhook-bind-address=0

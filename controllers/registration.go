@@ -23,8 +23,8 @@ const requestWeek = 7 * 24 * time.Hour
 
 // Values of the resolve-registration annotation.
 const (
-	resolveSent  = "sent"
-	resolveRetry = "retry"
+	resolveSent  = messengerv1.ResolveRegistrationSent
+	resolveRetry = messengerv1.ResolveRegistrationRetry
 )
 
 // The state of a registration is read from status.registration alone, so that it survives restarts:

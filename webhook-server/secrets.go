@@ -1,16 +1,17 @@
 package webhookserver
 
 import (
-	"bytes"
 	"fmt"
 	"os"
+
+	"github.com/mmelink/operator/internal/delivery"
 )
 
 // Environment variables LoadSecrets falls back to when no file is named. In Kubernetes they come from a
 // Secret (env valueFrom secretKeyRef); a file (a mounted Secret) is preferred because it stays out of the
 // process environment.
 const (
-	EnvAppSecret   = "MMELINK_APP_SECRET"   //nolint:gosec // G101: the variable's name, not a secret
+	EnvAppSecret   = delivery.EnvAppSecret
 	EnvVerifyToken = "MMELINK_VERIFY_TOKEN" //nolint:gosec // G101: the variable's name, not a secret
 )
 
@@ -47,18 +48,9 @@ func loadSecret(file, flagName, env string) ([]byte, error) {
 		// *fs.PathError names the file and the cause, not its contents.
 		return nil, fmt.Errorf("reading --%s: %w", flagName, err)
 	}
-	b = trimNewline(b)
+	b = delivery.TrimSecret(b)
 	if len(b) == 0 {
 		return nil, fmt.Errorf("--%s: file %s is empty", flagName, file)
 	}
 	return b, nil
-}
-
-// trimNewline removes one trailing "\n" or "\r\n".
-func trimNewline(b []byte) []byte {
-	if b, ok := bytes.CutSuffix(b, []byte("\n")); ok {
-		b, _ = bytes.CutSuffix(b, []byte("\r"))
-		return b
-	}
-	return b
 }

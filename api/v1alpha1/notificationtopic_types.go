@@ -119,6 +119,14 @@ const (
 	ResolveRegistrationAnnotation = "messenger.mmelink.io/resolve-registration"
 )
 
+// The values of ResolveRegistrationAnnotation the controller acts on.
+const (
+	// ResolveRegistrationSent says the request in doubt reached the recipient: it is recorded as sent.
+	ResolveRegistrationSent = "sent"
+	// ResolveRegistrationRetry says it did not: the request is sent again.
+	ResolveRegistrationRetry = "retry"
+)
+
 // NotificationTopicStatus is the observed state of a NotificationTopic. The controller writes
 // observedGeneration, conditions, url, configMapName and registration; the webhook server writes optIns.
 type NotificationTopicStatus struct {

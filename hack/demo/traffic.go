@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -109,7 +108,8 @@ func (d *demo) traffic(ctx context.Context) ([]delivery, error) {
 		returning("7001000000000004", "summer_poster--738--store12"),
 		returning("7001000000000001", "summer_poster--738--store7"),
 		{"click-to-Messenger ad (message.referral, source ADS), ref summer_poster", kindAd,
-			"7001000000000005", "summer_poster", "", adReferral(page, "7001000000000005", "summer_poster")},
+			"7001000000000005", "summer_poster", "", graphtest.ReferralEvent{PageID: page,
+				PSID: "7001000000000005", Ref: "summer_poster"}.AdEnvelope("")},
 		{"Send-to-Messenger plugin opt-in on the website, data-ref website_footer", kindPlugin,
 			"7001000000000006", "website_footer", "", graphtest.PluginOptinEvent{PageID: page,
 				PSID: "7001000000000006", Ref: "website_footer"}.Envelope()},
@@ -148,26 +148,4 @@ func (d *demo) handshake(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// adReferral is the first message of a person who tapped a click-to-Messenger ad: message.referral with
-// source ADS. The graphtest senders have no helper for it, so it is built here and signed by Deliver.
-func adReferral(page, psid, ref string) map[string]any {
-	now := time.Now().UnixMilli()
-	return map[string]any{
-		"object": "page",
-		"entry": []any{map[string]any{
-			"id": page, "time": now,
-			"messaging": []any{map[string]any{
-				"sender": map[string]string{"id": psid}, "recipient": map[string]string{"id": page}, "timestamp": now,
-				"message": map[string]any{
-					"mid":  fmt.Sprintf("m_demo_ad_%d", now),
-					"text": "Hi! Do you have these in size 42?",
-					"referral": map[string]string{
-						"ref": ref, "source": "ADS", "type": "OPEN_THREAD", "ad_id": "23851234567890123",
-					},
-				},
-			}},
-		}},
-	}
 }

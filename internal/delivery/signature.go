@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,6 +28,19 @@ var (
 	// ErrBadSignature means the header is well formed but does not match the body.
 	ErrBadSignature = errors.New("delivery: signature does not match body")
 )
+
+// EnvAppSecret is the environment variable the tools read the app secret from when no file is named.
+const EnvAppSecret = "MMELINK_APP_SECRET" //nolint:gosec // G101: the variable's name, not a secret
+
+// TrimSecret removes one trailing "\n" or "\r\n": a secret's bytes as read from a file or a Secret, which
+// editors and `echo` end with a newline. Every tool that reads the app secret applies this one rule.
+func TrimSecret(b []byte) []byte {
+	if b, ok := bytes.CutSuffix(b, []byte("\n")); ok {
+		b, _ = bytes.CutSuffix(b, []byte("\r"))
+		return b
+	}
+	return b
+}
 
 // Sign returns the X-Hub-Signature-256 value Meta would send for body: "sha256=" and the lower-case hex
 // HMAC-SHA256 of the raw bytes.

@@ -20,23 +20,13 @@ import (
 // deliveryClient posts deliveries; its timeout stands for Meta's patience.
 var deliveryClient = &http.Client{Timeout: 20 * time.Second}
 
-// Deliver posts a webhook delivery signed as Meta signs it (X-Hub-Signature-256, and the legacy
-// X-Hub-Signature). envelope is sent verbatim when it is []byte or json.RawMessage; anything else is
-// encoded to JSON with non-ASCII characters escaped as \uXXXX, as Meta does. The answer's body is already
-// read into memory, so closing it is optional.
+// Deliver posts a webhook delivery signed as Meta signs it (see NewDeliveryRequest). The answer's body is
+// already read into memory, so closing it is optional.
 func Deliver(ctx context.Context, webhookURL, appSecret string, envelope any) (*http.Response, error) {
-	body, err := encodeEnvelope(envelope)
+	req, err := NewDeliveryRequest(ctx, webhookURL, appSecret, envelope)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("graphtest: build delivery: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "facebookexternalua")
-	req.Header.Set(delivery.SignatureHeader, delivery.Sign([]byte(appSecret), body))
-	req.Header.Set("X-Hub-Signature", signSHA1(appSecret, body))
 	resp, err := deliveryClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("graphtest: deliver to webhook: %w", err)
@@ -50,9 +40,28 @@ func Deliver(ctx context.Context, webhookURL, appSecret string, envelope any) (*
 	return resp, nil
 }
 
-// encodeEnvelope sends []byte and json.RawMessage verbatim and encodes anything else to JSON with
-// non-ASCII characters escaped as \uXXXX, as Meta does.
-func encodeEnvelope(envelope any) ([]byte, error) {
+// NewDeliveryRequest returns the POST of a webhook delivery signed as Meta signs it
+// (X-Hub-Signature-256, and the legacy X-Hub-Signature), with Meta's headers. envelope is sent verbatim
+// when it is []byte or json.RawMessage; anything else is encoded by EncodeEnvelope.
+func NewDeliveryRequest(ctx context.Context, webhookURL, appSecret string, envelope any) (*http.Request, error) {
+	body, err := EncodeEnvelope(envelope)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("graphtest: build delivery: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "facebookexternalua")
+	req.Header.Set(delivery.SignatureHeader, delivery.Sign([]byte(appSecret), body))
+	req.Header.Set("X-Hub-Signature", signSHA1(appSecret, body))
+	return req, nil
+}
+
+// EncodeEnvelope returns []byte and json.RawMessage as they are and encodes anything else to JSON with
+// non-ASCII characters escaped as \uXXXX, as Meta does: the bytes Meta signs.
+func EncodeEnvelope(envelope any) ([]byte, error) {
 	switch v := envelope.(type) {
 	case []byte:
 		return v, nil
@@ -63,7 +72,7 @@ func encodeEnvelope(envelope any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graphtest: encode delivery: %w", err)
 	}
-	return escapeNonASCII(b), nil
+	return EscapeNonASCII(b), nil
 }
 
 // Optin delivers a recurring-notification opt-in (messaging_optins, optin.type notification_messages).
@@ -93,9 +102,10 @@ func signSHA1(appSecret string, body []byte) string {
 	return "sha1=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// escapeNonASCII rewrites every non-ASCII character of JSON text as \uXXXX (surrogate pairs above the
-// BMP). Inside JSON only strings can hold such characters, so the rewrite keeps the value.
-func escapeNonASCII(b []byte) []byte {
+// EscapeNonASCII rewrites every non-ASCII character of JSON text as \uXXXX (surrogate pairs above the
+// BMP), as Meta does before signing. Inside JSON only strings can hold such characters, so the rewrite
+// keeps the value.
+func EscapeNonASCII(b []byte) []byte {
 	var out strings.Builder
 	out.Grow(len(b))
 	for _, r := range string(b) {

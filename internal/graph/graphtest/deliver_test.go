@@ -281,9 +281,9 @@ func TestNotificationToken(t *testing.T) {
 
 func TestEscapeNonASCII(t *testing.T) {
 	in := []byte(`{"a":"é𝄞<"}`)
-	got := escapeNonASCII(in)
+	got := EscapeNonASCII(in)
 	if string(got) != `{"a":"\u00e9\ud834\udd1e<"}` {
-		t.Errorf("escapeNonASCII = %s", got)
+		t.Errorf("EscapeNonASCII = %s", got)
 	}
 	var v map[string]string
 	if err := json.Unmarshal(got, &v); err != nil || v["a"] != "é𝄞<" {

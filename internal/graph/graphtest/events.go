@@ -32,6 +32,15 @@ type Event struct {
 	Optin     *OptinObject    `json:"optin,omitempty"`
 	Referral  *ReferralObject `json:"referral,omitempty"`
 	Postback  *PostbackObject `json:"postback,omitempty"`
+	Message   *MessageObject  `json:"message,omitempty"`
+}
+
+// MessageObject is the message object of a messages event; Referral is set on the first message from a
+// click-to-Messenger ad.
+type MessageObject struct {
+	Mid      string          `json:"mid"`
+	Text     string          `json:"text,omitempty"`
+	Referral *ReferralObject `json:"referral,omitempty"`
 }
 
 // Party is a sender or recipient.
@@ -188,6 +197,26 @@ func (ev ReferralEvent) PostbackEnvelope() Envelope {
 		pb.Payload = "GET_STARTED"
 	}
 	return single(ev.PageID, t, Event{Sender: &Party{ID: ev.PSID}, Postback: pb})
+}
+
+// AdEnvelope returns a messages delivery whose message.referral carries the ref (source ADS unless set,
+// ad_id a sample ID unless set): the first message of a person who tapped a click-to-Messenger ad. Text
+// defaults to a question such a person asks.
+func (ev ReferralEvent) AdEnvelope(text string) Envelope {
+	t := orNow(ev.Time)
+	r := ev.referral()
+	if ev.Source == "" {
+		r.Source = "ADS"
+	}
+	if r.AdID == "" {
+		r.AdID = "23851234567890123"
+	}
+	if text == "" {
+		text = "Hi! Do you have these in size 42?"
+	}
+	m := &MessageObject{Text: text, Referral: r,
+		Mid: messageID("ad/" + ev.PageID + "/" + ev.PSID + "/" + strconv.FormatInt(t.UnixNano(), 10))}
+	return single(ev.PageID, t, Event{Sender: &Party{ID: ev.PSID}, Message: m})
 }
 
 // PluginOptinEvent describes a Send-to-Messenger plugin opt-in (PSID set) or a checkbox-plugin opt-in

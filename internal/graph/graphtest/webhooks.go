@@ -101,7 +101,7 @@ func (s *Server) AddApp(a App) {
 // to every app subscribed to the Page for field, and only to those; each delivery is retried until it is
 // answered 2xx or given up. It returns the IDs of the deliveries.
 func (s *Server) Publish(pageID, field string, envelope any) ([]int, error) {
-	body, err := encodeEnvelope(envelope)
+	body, err := EncodeEnvelope(envelope)
 	if err != nil {
 		return nil, err
 	}
