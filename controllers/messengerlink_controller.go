@@ -98,14 +98,14 @@ func (r *MessengerLinkReconciler) reconcile(ctx context.Context, link *messenger
 	link.Status.Claim = link.PageRefKey()
 
 	name := link.GetConfigMapName()
-	lp := &linkPublisher{
+	lp := &configMapPublisher{
 		writer:  &configMapWriter{Client: r.Client, APIReader: r.APIReader, Scheme: r.Scheme()},
 		recheck: recheckOrDefault(r.RecheckInterval),
 		emit:    emit,
 	}
 	ok, res, err := lp.publish(ctx, link, publication{
 		Kind: "MessengerLink", NameLabel: messengerv1.LinkNameLabel, Name: name,
-		Out: &output{Kind: "MessengerLink", URL: url, QR: link.Spec.QR, Snippet: &snippet{
+		Out: &configMapContent{Kind: "MessengerLink", URL: url, QR: link.Spec.QR, Snippet: &snippet{
 			AppID: r.AppID, PageID: link.Spec.Page.ID, Ref: ref, Source: link.Namespace + "/" + link.Name,
 		}},
 	})

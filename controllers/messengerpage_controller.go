@@ -297,3 +297,30 @@ func (r *MessengerPageReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, SkipNameValidation: &r.SkipNameValidation}).
 		Complete(r)
 }
+
+// claim reports whether this MessengerPage keeps its Page, and else which one does, by the rule every
+// claim follows (claimHolder): a MessengerPage that holds the Page keeps it against any newcomer.
+func (run *pageRun) claim(ctx context.Context) (held bool, by string) {
+	var list messengerv1.MessengerPageList
+	if err := run.r.List(ctx, &list, client.MatchingFields{PagePageIDIndex: run.p.Spec.Page.ID}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the MessengerPages of a Page; assuming no conflict")
+		return true, ""
+	}
+	others := make([]*messengerv1.MessengerPage, len(list.Items))
+	for i := range list.Items {
+		others[i] = &list.Items[i]
+	}
+	if holder := claimHolder(run.p, others); holder != nil {
+		return false, holder.GetNamespace() + "/" + holder.GetName()
+	}
+	return true, ""
+}
+
+// conditionsOf maps condition types to "status/reason", to tell a transition from a repeat.
+func conditionsOf(p *messengerv1.MessengerPage) map[string]string {
+	out := make(map[string]string, len(p.Status.Conditions))
+	for _, c := range p.Status.Conditions {
+		out[c.Type] = string(c.Status) + "/" + c.Reason
+	}
+	return out
+}

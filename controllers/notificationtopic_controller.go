@@ -158,14 +158,14 @@ func (rc *topicRun) reconcile(ctx context.Context) (ctrl.Result, error) {
 	}
 	t.Status.Claim = t.PageTopicKey()
 	name := t.GetConfigMapName()
-	lp := &linkPublisher{
+	lp := &configMapPublisher{
 		writer:  &configMapWriter{Client: rc.r.Client, APIReader: rc.r.APIReader, Scheme: rc.r.Scheme()},
 		recheck: recheckOrDefault(rc.r.RecheckInterval),
 		emit:    rc.emit,
 	}
 	ok, res, err := lp.publish(ctx, t, publication{
 		Kind: "NotificationTopic", NameLabel: messengerv1.TopicNameLabel, Name: name,
-		Out: &output{Kind: "NotificationTopic", URL: url, QR: t.Spec.QR},
+		Out: &configMapContent{Kind: "NotificationTopic", URL: url, QR: t.Spec.QR},
 	})
 	if !ok {
 		return res, err

@@ -8,7 +8,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -80,30 +79,4 @@ func (r *NotificationTopicReconciler) topicsUsingSecret(ctx context.Context, s *
 		reqs[i] = ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&topics.Items[i])}
 	}
 	return reqs
-}
-
-// topicChanged passes what the controller must act on: a new spec (generation), a new annotation (a
-// request or a resolution by a person), and a new confirmation recorded by the webhook server. It drops
-// the controller's own status writes and the webhook server's opt-in counts, which change far more often
-// and ask nothing of the controller.
-func topicChanged() predicate.Predicate {
-	return predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{},
-		predicate.Funcs{UpdateFunc: confirmationChanged})
-}
-
-func confirmationChanged(e event.UpdateEvent) bool {
-	o, ok1 := e.ObjectOld.(*messengerv1.NotificationTopic)
-	n, ok2 := e.ObjectNew.(*messengerv1.NotificationTopic)
-	if !ok1 || !ok2 {
-		return false
-	}
-	var oldTime, newTime *metav1.Time
-	var oldID, newID string
-	if s := o.Status.OptIns; s != nil {
-		oldTime, oldID = s.ConfirmedTime, s.ConfirmedRequestID
-	}
-	if s := n.Status.OptIns; s != nil {
-		newTime, newID = s.ConfirmedTime, s.ConfirmedRequestID
-	}
-	return oldID != newID || !oldTime.Equal(newTime)
 }
