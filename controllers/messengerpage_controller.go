@@ -72,6 +72,8 @@ type MessengerPageReconciler struct {
 	MaxConcurrentReconciles int
 	// SkipNameValidation lets tests run a second manager in one process.
 	SkipNameValidation bool
+
+	secrets *secretWatch // shared with the other controllers by Setup
 }
 
 // +kubebuilder:rbac:groups=messenger.mmelink.io,resources=messengerpages,verbs=get;list;watch
@@ -284,7 +286,7 @@ func (r *MessengerPageReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	if err := indexPages(ctx, mgr); err != nil {
 		return err
 	}
-	secrets, err := r.secretSource(ctx, mgr)
+	secrets, err := r.secrets.orNew(mgr)
 	if err != nil {
 		return err
 	}
@@ -293,7 +295,8 @@ func (r *MessengerPageReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		For(&messengerv1.MessengerPage{}, builder.WithPredicates(pageChanged())).
 		Watches(&messengerv1.MessengerPage{}, handler.EnqueueRequestsFromMapFunc(r.peers),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WatchesRawSource(secrets).
+		WatchesRawSource(secrets.users(mgr.GetClient(), func() client.ObjectList { return &messengerv1.MessengerPageList{} },
+			PageTokenSecretIndex)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, SkipNameValidation: &r.SkipNameValidation}).
 		Complete(r)
 }

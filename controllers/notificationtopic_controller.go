@@ -61,6 +61,23 @@ type NotificationTopicReconciler struct {
 
 	limiter *pageLimiter
 	memory  *registrationMemory
+	secrets *secretWatch // shared with the other controllers by Setup
+}
+
+// TopicTokenSecretIndex indexes NotificationTopics by the name of their token Secret (same namespace).
+const TopicTokenSecretIndex = "messenger.mmelink.io/token-secret"
+
+func indexTopicsByTokenSecret(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &messengerv1.NotificationTopic{}, TopicTokenSecretIndex,
+		func(o client.Object) []string {
+			if ref := o.(*messengerv1.NotificationTopic).Spec.AccessTokenSecretRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
+		}); err != nil {
+		return fmt.Errorf("indexing NotificationTopics by token Secret: %w", err)
+	}
+	return nil
 }
 
 // +kubebuilder:rbac:groups=messenger.mmelink.io,resources=notificationtopics,verbs=get;list;watch;patch
@@ -299,7 +316,10 @@ func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr 
 	if err := indexConfigMapsOf(ctx, mgr, "NotificationTopic"); err != nil {
 		return err
 	}
-	secrets, err := r.secretSource(ctx, mgr)
+	if err := indexTopicsByTokenSecret(ctx, mgr); err != nil {
+		return err
+	}
+	secrets, err := r.secrets.orNew(mgr)
 	if err != nil {
 		return err
 	}
@@ -313,7 +333,8 @@ func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr 
 		Watches(&messengerv1.NotificationTopic{}, handler.EnqueueRequestsFromMapFunc(r.sameClaim),
 			builder.WithPredicates(claimChanged[*messengerv1.NotificationTopic]())).
 		Owns(&corev1.ConfigMap{}, builder.WithPredicates(ownedConfigMapChanges)).
-		WatchesRawSource(secrets).
+		WatchesRawSource(secrets.users(mgr.GetClient(), func() client.ObjectList { return &messengerv1.NotificationTopicList{} },
+			TopicTokenSecretIndex)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &r.SkipNameValidation}).
 		Complete(r)
 }

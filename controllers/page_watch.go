@@ -4,13 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 )
@@ -53,37 +48,6 @@ func (r *MessengerPageReconciler) peers(ctx context.Context, o client.Object) []
 		if list.Items[i].UID != p.UID {
 			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 		}
-	}
-	return reqs
-}
-
-// secretSource watches the metadata of every Secret in a cache of its own, for the reason secretwatch.go
-// gives (the manager's cache holds only labelled Secrets), cut down to name and version.
-func (r *MessengerPageReconciler) secretSource(ctx context.Context, mgr ctrl.Manager) (source.Source, error) {
-	secrets, err := cache.New(mgr.GetConfig(), cache.Options{
-		HTTPClient: mgr.GetHTTPClient(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		DefaultTransform: identityOnly,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the Secret metadata cache of the MessengerPage controller: %w", err)
-	}
-	if err := mgr.Add(secrets); err != nil {
-		return nil, fmt.Errorf("adding the Secret metadata cache: %w", err)
-	}
-	return source.Kind(secrets, secretMetadata(),
-		handler.TypedEnqueueRequestsFromMapFunc(r.pagesUsingSecret),
-		predicate.TypedResourceVersionChangedPredicate[*metav1.PartialObjectMetadata]{}), nil
-}
-
-func (r *MessengerPageReconciler) pagesUsingSecret(ctx context.Context, s *metav1.PartialObjectMetadata) []ctrl.Request {
-	var list messengerv1.MessengerPageList
-	if err := r.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingFields{PageTokenSecretIndex: s.Name}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing the MessengerPages of a token Secret", "secret", s.Name)
-		return nil
-	}
-	reqs := make([]ctrl.Request, len(list.Items))
-	for i := range list.Items {
-		reqs[i] = ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
 	}
 	return reqs
 }

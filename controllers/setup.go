@@ -58,6 +58,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
+	// One cache of Secret metadata serves every controller that watches token Secrets.
+	secrets, err := newSecretWatch(mgr)
+	if err != nil {
+		return err
+	}
 	links := &MessengerLinkReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
@@ -72,7 +77,6 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	}
 	gc := cfg.Graph
 	if gc == nil {
-		var err error
 		if gc, err = graph.New(); err != nil {
 			return fmt.Errorf("creating the Graph API client: %w", err)
 		}
@@ -87,6 +91,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		RecheckInterval:         cfg.RecheckInterval,
 		MaxConcurrentReconciles: cfg.TopicWorkers,
 		SkipNameValidation:      cfg.SkipNameValidation,
+		secrets:                 secrets,
 	}
 	if err := topics.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the NotificationTopic controller: %w", err)
@@ -101,6 +106,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		FailingAfter:       cfg.PageFailingAfter,
 		ProfileBackoff:     cfg.PageProfileBackoff,
 		SkipNameValidation: cfg.SkipNameValidation,
+		secrets:            secrets,
 	}
 	if err := pages.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the MessengerPage controller: %w", err)
