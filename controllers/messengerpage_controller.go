@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -95,7 +94,7 @@ func (r *MessengerPageReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		failingPages.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
-	run := &pageRun{r: r, p: p, base: p.DeepCopy(), key: req.NamespacedName, now: time.Now().Truncate(time.Second),
+	run := &pageRun{r: r, p: p, status: newStatusPatcher(r.Client, p, pageStatusOf, false), key: req.NamespacedName, now: time.Now().Truncate(time.Second),
 		before: conditionsOf(p)}
 	res, err := run.reconcile(ctx)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusWriteTimeout)
@@ -108,11 +107,11 @@ func (r *MessengerPageReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 // pageRun is one reconcile of one MessengerPage.
 type pageRun struct {
-	r    *MessengerPageReconciler
-	p    *messengerv1.MessengerPage
-	base *messengerv1.MessengerPage
-	key  types.NamespacedName
-	now  time.Time
+	r      *MessengerPageReconciler
+	p      *messengerv1.MessengerPage
+	status *statusPatcher[*messengerv1.MessengerPage, pageStatus]
+	key    types.NamespacedName
+	now    time.Time
 	// before holds the conditions when the run began, to tell transitions from repeats.
 	before map[string]string
 	// token is the Page token once read, scrubbed from every message; secretVersion is its Secret's.
@@ -233,18 +232,16 @@ func (run *pageRun) graphFailure(what string, err error, permission string) (str
 	}
 }
 
-// persist stores the status if it changed, then records the events it explains. The patch holds only
-// the fields that changed, so status.webhook, which the webhook server writes, is never overwritten.
+// persist stores the status if it changed, then records the events it explains. status.webhook, which
+// the webhook server writes, is never in the patch.
 func (run *pageRun) persist(ctx context.Context) error {
 	p := run.p
 	p.Status.ObservedGeneration = p.Generation
-	if !equality.Semantic.DeepEqual(run.base.Status, p.Status) {
-		if err := run.r.Status().Patch(ctx, p, client.MergeFrom(run.base)); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			return fmt.Errorf("patching status: %w", err)
+	if err := run.status.patch(ctx, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
 		}
+		return err
 	}
 	for _, e := range run.events {
 		run.r.Recorder.Eventf(p, nil, e.eventType, e.reason, e.action, "%s", e.note)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -98,7 +97,7 @@ func (r *NotificationTopicReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if !t.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // the ConfigMap and token Secrets are owned by the topic and go with it
 	}
-	rc := &topicRun{r: r, t: t, base: t.DeepCopy(), key: req.NamespacedName, now: time.Now().Truncate(time.Second),
+	rc := &topicRun{r: r, t: t, status: newStatusPatcher(r.Client, t, topicStatusOf, true), key: req.NamespacedName, now: time.Now().Truncate(time.Second),
 		before: readyReason(t), specChanged: t.Status.ObservedGeneration != t.Generation}
 	result, recErr := rc.reconcile(ctx)
 	if rc.writeFailed {
@@ -117,10 +116,11 @@ func (r *NotificationTopicReconciler) Reconcile(ctx context.Context, req ctrl.Re
 
 // topicRun is one reconcile of one topic.
 type topicRun struct {
-	r    *NotificationTopicReconciler
-	t    *messengerv1.NotificationTopic
-	base *messengerv1.NotificationTopic // as last read or stored: the status patch is computed from it
-	key  types.NamespacedName
+	r *NotificationTopicReconciler
+	t *messengerv1.NotificationTopic
+	// status writes t's status, each write with the resourceVersion it was computed from.
+	status *statusPatcher[*messengerv1.NotificationTopic, topicStatus]
+	key    types.NamespacedName
 	// now is the time of the run, whole seconds as status stores it.
 	now time.Time
 	// before is the Ready reason when the run began; warnings are recorded when it changes.
@@ -204,12 +204,8 @@ func (rc *topicRun) reconcile(ctx context.Context) (ctrl.Result, error) {
 func (rc *topicRun) persist(ctx context.Context) error {
 	t := rc.t
 	t.Status.ObservedGeneration = t.Generation
-	if !equality.Semantic.DeepEqual(rc.base.Status, t.Status) {
-		patch := client.MergeFromWithOptions(rc.base, client.MergeFromWithOptimisticLock{})
-		if err := rc.r.Status().Patch(ctx, t, patch); err != nil {
-			return fmt.Errorf("patching status: %w", err)
-		}
-		rc.base = t.DeepCopy()
+	if err := rc.status.patch(ctx, t); err != nil {
+		return err
 	}
 	if rc.forget != "" {
 		rc.r.memory.forgetOutcome(rc.key, rc.forget)

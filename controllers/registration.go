@@ -162,17 +162,16 @@ func (rc *topicRun) resolve(ctx context.Context, st *messengerv1.RegistrationSta
 // removeResolveAnnotation deletes the annotation with a patch of the metadata alone, made on a copy so
 // that the run's pending status changes stay; the optimistic lock keeps it from acting on a stale copy.
 func (rc *topicRun) removeResolveAnnotation(ctx context.Context) error {
-	m := rc.base.DeepCopy()
-	patch := client.MergeFromWithOptions(rc.base.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	m := rc.t.DeepCopy()
+	patch := client.MergeFromWithOptions(rc.t.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	delete(m.Annotations, messengerv1.ResolveRegistrationAnnotation)
-	if err := rc.r.Patch(ctx, m, patch); err != nil {
+	if err := rc.r.Patch(ctx, m, patch, client.FieldOwner(FieldManager)); err != nil {
 		rc.writeFailed = true
 		return fmt.Errorf("removing annotation %s: %w", messengerv1.ResolveRegistrationAnnotation, err)
 	}
-	for _, o := range []*messengerv1.NotificationTopic{rc.t, rc.base} {
-		o.ResourceVersion = m.ResourceVersion
-		o.Annotations = m.Annotations
-	}
+	// The status patcher's next write carries this version; its base is unchanged, as the status is.
+	rc.t.ResourceVersion = m.ResourceVersion
+	rc.t.Annotations = m.Annotations
 	return nil
 }
 

@@ -12,27 +12,55 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// patchStatus writes the status fields that changed from before to after, and nothing else: the webhook
-// server owns other status fields, so a full update would race with it. before and after hold only the
-// fields the controller owns (linkStatus), so the patch is computed without the webhook server's counts.
-func patchStatus(ctx context.Context, c client.Client, obj client.Object, before, after any) error {
-	data, err := statusMergePatch(before, after)
-	if err != nil {
+// FieldManager is the name the controllers write under, so that an object's managedFields tell their
+// fields from the webhook server's (webhookserver.FieldManager).
+const FieldManager = "mmelink-controller"
+
+// statusPatcher is the one way the controllers write status (Flux's SerialPatcher is the model). The
+// webhook server writes other fields of the same status (a link's referrals, a topic's optIns, a
+// MessengerPage's webhook) at any time, so a controller never sends the whole status: owned copies out of
+// the object only the fields the controller writes, and each write is the JSON merge patch from what was
+// last read or written to what the object holds now. A field the controller does not own is then never
+// in a patch, whatever the object holds, and a field it clears is removed with null.
+//
+// A patcher serves one reconcile, and may write several times in it (a topic stores its intent before
+// a Send API call, then the answer): each write starts from the last one. With lock, every write carries
+// the resourceVersion the object was read or last written at, and fails with a conflict when anyone
+// wrote since; the topic controller needs that, as it decides on calls from what status says.
+type statusPatcher[O client.Object, S any] struct {
+	c     client.Client
+	owned func(O) S
+	lock  bool
+	base  S
+}
+
+// newStatusPatcher starts a patcher on obj as read. owned must copy what it returns (conditions are
+// edited in place).
+func newStatusPatcher[O client.Object, S any](c client.Client, obj O, owned func(O) S, lock bool) *statusPatcher[O, S] {
+	return &statusPatcher[O, S]{c: c, owned: owned, lock: lock, base: owned(obj)}
+}
+
+// patch writes what changed in obj's owned status since the last read or write; nothing when nothing
+// did (a resync of many objects stays off the API server). obj then holds the object as stored.
+func (p *statusPatcher[O, S]) patch(ctx context.Context, obj O) error {
+	version := ""
+	if p.lock {
+		version = obj.GetResourceVersion()
+	}
+	data, err := statusMergePatch(p.base, p.owned(obj), version)
+	if err != nil || data == nil {
 		return err
 	}
-	// An unchanged status costs no request: a resync of many objects stays off the API server.
-	if data == nil {
-		return nil
-	}
-	if err := c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, data)); client.IgnoreNotFound(err) != nil {
+	if err := p.c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, data), client.FieldOwner(FieldManager)); err != nil {
 		return fmt.Errorf("patching status: %w", err)
 	}
+	p.base = p.owned(obj)
 	return nil
 }
 
 // statusMergePatch returns the JSON merge patch that turns status before into after, wrapped as the
-// object's status; nil when they are the same.
-func statusMergePatch(before, after any) ([]byte, error) {
+// object's status, with resourceVersion as precondition unless it is ""; nil when they are the same.
+func statusMergePatch(before, after any, resourceVersion string) ([]byte, error) {
 	b, err := json.Marshal(before)
 	if err != nil {
 		return nil, fmt.Errorf("encoding status: %w", err)
@@ -51,5 +79,12 @@ func statusMergePatch(before, after any) ([]byte, error) {
 	if string(p) == "{}" {
 		return nil, nil
 	}
-	return slices.Concat([]byte(`{"status":`), p, []byte("}")), nil
+	var meta []byte
+	if resourceVersion != "" {
+		if meta, err = json.Marshal(resourceVersion); err != nil {
+			return nil, fmt.Errorf("encoding resourceVersion: %w", err)
+		}
+		meta = slices.Concat([]byte(`"metadata":{"resourceVersion":`), meta, []byte("},"))
+	}
+	return slices.Concat([]byte("{"), meta, []byte(`"status":`), p, []byte("}")), nil
 }
