@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -211,6 +212,40 @@ func TestMessengerPageStatusWritesKeepTheWebhookField(t *testing.T) {
 	}
 	if w := owned[webhookserver.FieldManager]; !slices.Equal(w, []string{"webhook"}) {
 		t.Errorf("managedFields: %s owns %v, want [webhook]", webhookserver.FieldManager, w)
+	}
+}
+
+// The topic controller decides on Send API calls from status, so its writes carry the resourceVersion
+// they were computed from: a write from a topic read before the webhook server counted an opt-in fails
+// with a conflict (the controller reads again), and leaves the count; the same write from a fresh read
+// goes through, and still leaves it.
+func TestTopicStatusWriteFromAStaleReadConflicts(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	tp := newTopic(ns, "deals", func(tp *messengerv1.NotificationTopic) { tp.Spec.Registration = nil })
+	create(t, tp)
+	read := waitTopic(t, client.ObjectKeyFromObject(tp), messengerv1.ReasonSucceeded, "")
+	countOptin(t, read, "5554001")
+
+	stale := read.DeepCopy()
+	stale.Status.URL += "#stale"
+	err := controllers.PatchTopicStatus(ctx, k8sClient, read, stale)
+	if !apierrors.IsConflict(err) {
+		t.Fatalf("a status write from a read before the opt-in: %v, want a conflict", err)
+	}
+
+	fresh := getTopic(t, tp)
+	edited := fresh.DeepCopy()
+	edited.Status.URL += "#fresh"
+	if err := controllers.PatchTopicStatus(ctx, k8sClient, fresh, edited); err != nil {
+		t.Fatalf("a status write from a fresh read: %v", err)
+	}
+	got := getTopic(t, tp)
+	if got.Status.URL != read.Status.URL+"#fresh" {
+		t.Errorf("url = %q, want the fresh write's", got.Status.URL)
+	}
+	if o := got.Status.OptIns; o == nil || o.Total != 1 {
+		t.Errorf("optIns = %+v after the controller's writes, want the webhook server's one opt-in", o)
 	}
 }
 
