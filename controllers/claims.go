@@ -3,8 +3,6 @@ package controllers
 import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/mmelink/operator/internal/index"
 )
@@ -50,19 +48,6 @@ func claimHolder[T claimant](self T, others []T) client.Object {
 		return oldest
 	}
 	return nil
-}
-
-// claimChanged passes the events after which other claimants of a key may decide differently: a spec that
-// changed (the key may have), a claim taken or let go, a deletion begun, and creations and deletions.
-func claimChanged[T claimant]() predicate.Predicate {
-	return predicate.Or(predicate.GenerationChangedPredicate{}, predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, ok1 := e.ObjectOld.(T)
-			n, ok2 := e.ObjectNew.(T)
-			return ok1 && ok2 && (o.HoldsClaim() != n.HoldsClaim() ||
-				(o.GetDeletionTimestamp() == nil) != (n.GetDeletionTimestamp() == nil))
-		},
-	})
 }
 
 // claimRequests are the reconciles that a change of obj calls for among claimants, the objects that

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -56,10 +54,10 @@ func (r *MessengerLinkReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		// The ConfigMap is owned by the link and goes with it.
 		return ctrl.Result{}, nil
 	}
-	before := linkStatusOf(link)
+	status := newStatusPatcher(r.Client, link, linkStatusOf, false)
 	result, recErr := r.reconcile(ctx, link)
 	link.Status.ObservedGeneration = link.Generation
-	if err := patchStatus(ctx, r.Client, link, before, linkStatusOf(link)); err != nil {
+	if err := status.patch(ctx, link); client.IgnoreNotFound(err) != nil {
 		return ctrl.Result{}, errors.Join(recErr, err)
 	}
 	return result, recErr
@@ -98,14 +96,14 @@ func (r *MessengerLinkReconciler) reconcile(ctx context.Context, link *messenger
 	link.Status.Claim = link.PageRefKey()
 
 	name := link.GetConfigMapName()
-	lp := &linkPublisher{
+	lp := &configMapPublisher{
 		writer:  &configMapWriter{Client: r.Client, APIReader: r.APIReader, Scheme: r.Scheme()},
 		recheck: recheckOrDefault(r.RecheckInterval),
 		emit:    emit,
 	}
 	ok, res, err := lp.publish(ctx, link, publication{
 		Kind: "MessengerLink", NameLabel: messengerv1.LinkNameLabel, Name: name,
-		Out: &output{Kind: "MessengerLink", URL: url, QR: link.Spec.QR, Snippet: &snippet{
+		Out: &configMapContent{Kind: "MessengerLink", URL: url, QR: link.Spec.QR, Snippet: &snippet{
 			AppID: r.AppID, PageID: link.Spec.Page.ID, Ref: ref, Source: link.Namespace + "/" + link.Name,
 		}},
 	})
@@ -116,27 +114,6 @@ func (r *MessengerLinkReconciler) reconcile(ctx context.Context, link *messenger
 	link.Status.ConfigMapName = name
 	markReady(link, messengerv1.ReasonSucceeded, "Link and QR codes are in ConfigMap "+name)
 	return ctrl.Result{}, nil
-}
-
-// linkStatus is the part of a MessengerLink's status the controller writes; the webhook server writes
-// the referral counts, whose ledger is large, so they are neither copied nor encoded on each reconcile.
-type linkStatus struct {
-	ObservedGeneration int64              `json:"observedGeneration"`
-	Conditions         []metav1.Condition `json:"conditions,omitempty"`
-	URL                string             `json:"url,omitempty"`
-	ConfigMapName      string             `json:"configMapName,omitempty"`
-	Claim              string             `json:"claim,omitempty"`
-}
-
-func linkStatusOf(l *messengerv1.MessengerLink) linkStatus {
-	return linkStatus{
-		ObservedGeneration: l.Status.ObservedGeneration,
-		// Conditions are set in place (apimeta.SetStatusCondition): keep a copy.
-		Conditions:    slices.Clone(l.Status.Conditions),
-		URL:           l.Status.URL,
-		ConfigMapName: l.Status.ConfigMapName,
-		Claim:         l.Status.Claim,
-	}
 }
 
 // emitter records events about link at once.

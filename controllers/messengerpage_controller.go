@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -72,6 +71,8 @@ type MessengerPageReconciler struct {
 	MaxConcurrentReconciles int
 	// SkipNameValidation lets tests run a second manager in one process.
 	SkipNameValidation bool
+
+	secrets *secretWatch // shared with the other controllers by Setup
 }
 
 // +kubebuilder:rbac:groups=messenger.mmelink.io,resources=messengerpages,verbs=get;list;watch
@@ -93,7 +94,7 @@ func (r *MessengerPageReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		failingPages.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
-	run := &pageRun{r: r, p: p, base: p.DeepCopy(), key: req.NamespacedName, now: time.Now().Truncate(time.Second),
+	run := &pageRun{r: r, p: p, status: newStatusPatcher(r.Client, p, pageStatusOf, false), key: req.NamespacedName, now: time.Now().Truncate(time.Second),
 		before: conditionsOf(p)}
 	res, err := run.reconcile(ctx)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusWriteTimeout)
@@ -106,11 +107,11 @@ func (r *MessengerPageReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 // pageRun is one reconcile of one MessengerPage.
 type pageRun struct {
-	r    *MessengerPageReconciler
-	p    *messengerv1.MessengerPage
-	base *messengerv1.MessengerPage
-	key  types.NamespacedName
-	now  time.Time
+	r      *MessengerPageReconciler
+	p      *messengerv1.MessengerPage
+	status *statusPatcher[*messengerv1.MessengerPage, pageStatus]
+	key    types.NamespacedName
+	now    time.Time
 	// before holds the conditions when the run began, to tell transitions from repeats.
 	before map[string]string
 	// token is the Page token once read, scrubbed from every message; secretVersion is its Secret's.
@@ -231,18 +232,16 @@ func (run *pageRun) graphFailure(what string, err error, permission string) (str
 	}
 }
 
-// persist stores the status if it changed, then records the events it explains. The patch holds only
-// the fields that changed, so status.webhook, which the webhook server writes, is never overwritten.
+// persist stores the status if it changed, then records the events it explains. status.webhook, which
+// the webhook server writes, is never in the patch.
 func (run *pageRun) persist(ctx context.Context) error {
 	p := run.p
 	p.Status.ObservedGeneration = p.Generation
-	if !equality.Semantic.DeepEqual(run.base.Status, p.Status) {
-		if err := run.r.Status().Patch(ctx, p, client.MergeFrom(run.base)); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			return fmt.Errorf("patching status: %w", err)
+	if err := run.status.patch(ctx, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
 		}
+		return err
 	}
 	for _, e := range run.events {
 		run.r.Recorder.Eventf(p, nil, e.eventType, e.reason, e.action, "%s", e.note)
@@ -284,7 +283,7 @@ func (r *MessengerPageReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	if err := indexPages(ctx, mgr); err != nil {
 		return err
 	}
-	secrets, err := r.secretSource(ctx, mgr)
+	secrets, err := r.secrets.orNew(mgr)
 	if err != nil {
 		return err
 	}
@@ -293,7 +292,35 @@ func (r *MessengerPageReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		For(&messengerv1.MessengerPage{}, builder.WithPredicates(pageChanged())).
 		Watches(&messengerv1.MessengerPage{}, handler.EnqueueRequestsFromMapFunc(r.peers),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WatchesRawSource(secrets).
+		WatchesRawSource(secrets.users(mgr.GetClient(), func() client.ObjectList { return &messengerv1.MessengerPageList{} },
+			PageTokenSecretIndex)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, SkipNameValidation: &r.SkipNameValidation}).
 		Complete(r)
+}
+
+// claim reports whether this MessengerPage keeps its Page, and else which one does, by the rule every
+// claim follows (claimHolder): a MessengerPage that holds the Page keeps it against any newcomer.
+func (run *pageRun) claim(ctx context.Context) (held bool, by string) {
+	var list messengerv1.MessengerPageList
+	if err := run.r.List(ctx, &list, client.MatchingFields{PagePageIDIndex: run.p.Spec.Page.ID}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the MessengerPages of a Page; assuming no conflict")
+		return true, ""
+	}
+	others := make([]*messengerv1.MessengerPage, len(list.Items))
+	for i := range list.Items {
+		others[i] = &list.Items[i]
+	}
+	if holder := claimHolder(run.p, others); holder != nil {
+		return false, holder.GetNamespace() + "/" + holder.GetName()
+	}
+	return true, ""
+}
+
+// conditionsOf maps condition types to "status/reason", to tell a transition from a repeat.
+func conditionsOf(p *messengerv1.MessengerPage) map[string]string {
+	out := make(map[string]string, len(p.Status.Conditions))
+	for _, c := range p.Status.Conditions {
+		out[c.Type] = string(c.Status) + "/" + c.Reason
+	}
+	return out
 }

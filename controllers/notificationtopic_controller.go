@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -61,6 +60,23 @@ type NotificationTopicReconciler struct {
 
 	limiter *pageLimiter
 	memory  *registrationMemory
+	secrets *secretWatch // shared with the other controllers by Setup
+}
+
+// TopicTokenSecretIndex indexes NotificationTopics by the name of their token Secret (same namespace).
+const TopicTokenSecretIndex = "messenger.mmelink.io/token-secret"
+
+func indexTopicsByTokenSecret(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &messengerv1.NotificationTopic{}, TopicTokenSecretIndex,
+		func(o client.Object) []string {
+			if ref := o.(*messengerv1.NotificationTopic).Spec.AccessTokenSecretRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
+		}); err != nil {
+		return fmt.Errorf("indexing NotificationTopics by token Secret: %w", err)
+	}
+	return nil
 }
 
 // +kubebuilder:rbac:groups=messenger.mmelink.io,resources=notificationtopics,verbs=get;list;watch;patch
@@ -81,7 +97,7 @@ func (r *NotificationTopicReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if !t.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // the ConfigMap and token Secrets are owned by the topic and go with it
 	}
-	rc := &topicRun{r: r, t: t, base: t.DeepCopy(), key: req.NamespacedName, now: time.Now().Truncate(time.Second),
+	rc := &topicRun{r: r, t: t, status: newStatusPatcher(r.Client, t, topicStatusOf, true), key: req.NamespacedName, now: time.Now().Truncate(time.Second),
 		before: readyReason(t), specChanged: t.Status.ObservedGeneration != t.Generation}
 	result, recErr := rc.reconcile(ctx)
 	if rc.writeFailed {
@@ -100,10 +116,11 @@ func (r *NotificationTopicReconciler) Reconcile(ctx context.Context, req ctrl.Re
 
 // topicRun is one reconcile of one topic.
 type topicRun struct {
-	r    *NotificationTopicReconciler
-	t    *messengerv1.NotificationTopic
-	base *messengerv1.NotificationTopic // as last read or stored: the status patch is computed from it
-	key  types.NamespacedName
+	r *NotificationTopicReconciler
+	t *messengerv1.NotificationTopic
+	// status writes t's status, each write with the resourceVersion it was computed from.
+	status *statusPatcher[*messengerv1.NotificationTopic, topicStatus]
+	key    types.NamespacedName
 	// now is the time of the run, whole seconds as status stores it.
 	now time.Time
 	// before is the Ready reason when the run began; warnings are recorded when it changes.
@@ -158,14 +175,14 @@ func (rc *topicRun) reconcile(ctx context.Context) (ctrl.Result, error) {
 	}
 	t.Status.Claim = t.PageTopicKey()
 	name := t.GetConfigMapName()
-	lp := &linkPublisher{
+	lp := &configMapPublisher{
 		writer:  &configMapWriter{Client: rc.r.Client, APIReader: rc.r.APIReader, Scheme: rc.r.Scheme()},
 		recheck: recheckOrDefault(rc.r.RecheckInterval),
 		emit:    rc.emit,
 	}
 	ok, res, err := lp.publish(ctx, t, publication{
 		Kind: "NotificationTopic", NameLabel: messengerv1.TopicNameLabel, Name: name,
-		Out: &output{Kind: "NotificationTopic", URL: url, QR: t.Spec.QR},
+		Out: &configMapContent{Kind: "NotificationTopic", URL: url, QR: t.Spec.QR},
 	})
 	if !ok {
 		return res, err
@@ -187,12 +204,8 @@ func (rc *topicRun) reconcile(ctx context.Context) (ctrl.Result, error) {
 func (rc *topicRun) persist(ctx context.Context) error {
 	t := rc.t
 	t.Status.ObservedGeneration = t.Generation
-	if !equality.Semantic.DeepEqual(rc.base.Status, t.Status) {
-		patch := client.MergeFromWithOptions(rc.base, client.MergeFromWithOptimisticLock{})
-		if err := rc.r.Status().Patch(ctx, t, patch); err != nil {
-			return fmt.Errorf("patching status: %w", err)
-		}
-		rc.base = t.DeepCopy()
+	if err := rc.status.patch(ctx, t); err != nil {
+		return err
 	}
 	if rc.forget != "" {
 		rc.r.memory.forgetOutcome(rc.key, rc.forget)
@@ -299,7 +312,10 @@ func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr 
 	if err := indexConfigMapsOf(ctx, mgr, "NotificationTopic"); err != nil {
 		return err
 	}
-	secrets, err := r.secretSource(ctx, mgr)
+	if err := indexTopicsByTokenSecret(ctx, mgr); err != nil {
+		return err
+	}
+	secrets, err := r.secrets.orNew(mgr)
 	if err != nil {
 		return err
 	}
@@ -313,7 +329,8 @@ func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr 
 		Watches(&messengerv1.NotificationTopic{}, handler.EnqueueRequestsFromMapFunc(r.sameClaim),
 			builder.WithPredicates(claimChanged[*messengerv1.NotificationTopic]())).
 		Owns(&corev1.ConfigMap{}, builder.WithPredicates(ownedConfigMapChanges)).
-		WatchesRawSource(secrets).
+		WatchesRawSource(secrets.users(mgr.GetClient(), func() client.ObjectList { return &messengerv1.NotificationTopicList{} },
+			TopicTokenSecretIndex)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &r.SkipNameValidation}).
 		Complete(r)
 }

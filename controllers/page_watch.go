@@ -4,14 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 )
@@ -38,24 +32,6 @@ func indexPages(ctx context.Context, mgr ctrl.Manager) error {
 	return nil
 }
 
-// claim reports whether this MessengerPage keeps its Page, and else which one does, by the rule every
-// claim follows (claimHolder): a MessengerPage that holds the Page keeps it against any newcomer.
-func (run *pageRun) claim(ctx context.Context) (held bool, by string) {
-	var list messengerv1.MessengerPageList
-	if err := run.r.List(ctx, &list, client.MatchingFields{PagePageIDIndex: run.p.Spec.Page.ID}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing the MessengerPages of a Page; assuming no conflict")
-		return true, ""
-	}
-	others := make([]*messengerv1.MessengerPage, len(list.Items))
-	for i := range list.Items {
-		others[i] = &list.Items[i]
-	}
-	if holder := claimHolder(run.p, others); holder != nil {
-		return false, holder.GetNamespace() + "/" + holder.GetName()
-	}
-	return true, ""
-}
-
 // peers maps a MessengerPage to the others of its Page, whose claim may change with it.
 func (r *MessengerPageReconciler) peers(ctx context.Context, o client.Object) []ctrl.Request {
 	p, ok := o.(*messengerv1.MessengerPage)
@@ -74,64 +50,4 @@ func (r *MessengerPageReconciler) peers(ctx context.Context, o client.Object) []
 		}
 	}
 	return reqs
-}
-
-// secretSource watches the metadata of every Secret in a cache of its own, for the reason secretwatch.go
-// gives (the manager's cache holds only labelled Secrets), cut down to name and version.
-func (r *MessengerPageReconciler) secretSource(ctx context.Context, mgr ctrl.Manager) (source.Source, error) {
-	secrets, err := cache.New(mgr.GetConfig(), cache.Options{
-		HTTPClient: mgr.GetHTTPClient(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		DefaultTransform: identityOnly,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the Secret metadata cache of the MessengerPage controller: %w", err)
-	}
-	if err := mgr.Add(secrets); err != nil {
-		return nil, fmt.Errorf("adding the Secret metadata cache: %w", err)
-	}
-	return source.Kind(secrets, secretMetadata(),
-		handler.TypedEnqueueRequestsFromMapFunc(r.pagesUsingSecret),
-		predicate.TypedResourceVersionChangedPredicate[*metav1.PartialObjectMetadata]{}), nil
-}
-
-func (r *MessengerPageReconciler) pagesUsingSecret(ctx context.Context, s *metav1.PartialObjectMetadata) []ctrl.Request {
-	var list messengerv1.MessengerPageList
-	if err := r.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingFields{PageTokenSecretIndex: s.Name}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing the MessengerPages of a token Secret", "secret", s.Name)
-		return nil
-	}
-	reqs := make([]ctrl.Request, len(list.Items))
-	for i := range list.Items {
-		reqs[i] = ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
-	}
-	return reqs
-}
-
-// pageChanged passes a new spec and a change of the webhook server's status.webhook; it drops the
-// controller's own status writes.
-func pageChanged() predicate.Predicate {
-	return predicate.Or(predicate.GenerationChangedPredicate{}, predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		o, ok1 := e.ObjectOld.(*messengerv1.MessengerPage)
-		n, ok2 := e.ObjectNew.(*messengerv1.MessengerPage)
-		if !ok1 || !ok2 {
-			return false
-		}
-		var a, b messengerv1.PageWebhookStatus
-		if o.Status.Webhook != nil {
-			a = *o.Status.Webhook
-		}
-		if n.Status.Webhook != nil {
-			b = *n.Status.Webhook
-		}
-		return !a.LastDeliveryTime.Equal(b.LastDeliveryTime) || !a.RefusingSince.Equal(b.RefusingSince)
-	}})
-}
-
-// conditionsOf maps condition types to "status/reason", to tell a transition from a repeat.
-func conditionsOf(p *messengerv1.MessengerPage) map[string]string {
-	out := make(map[string]string, len(p.Status.Conditions))
-	for _, c := range p.Status.Conditions {
-		out[c.Type] = string(c.Status) + "/" + c.Reason
-	}
-	return out
 }

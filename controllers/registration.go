@@ -27,24 +27,7 @@ const (
 	resolveRetry = messengerv1.ResolveRegistrationRetry
 )
 
-// The state of a registration is read from status.registration alone, so that it survives restarts:
-//
-//	no requestID, or one for another Page, recipient or title    a request is due (so is one asked for
-//	                                                             with a new request-registration value)
-//	sentTime set                                                 sent: waiting for the opt-in
-//	no sentTime, nextAttemptTime set                             an attempt is scheduled, after a
-//	                                                             transient failure or throttling
-//	no sentTime, no nextAttemptTime, attempts 0                  a first call was under way: if this
-//	                                                             process holds no answer, it is in doubt
-//	no sentTime, no nextAttemptTime, attempts > 0                the last attempt failed for good
-//
-// A first attempt has its intent written right before the call. A call whose answer is lost after the
-// request was sent (a dropped connection, a timeout, an unreadable success: graph.OutcomeUnknown) goes
-// back to the "call under way" state and is in doubt, exactly as after a crash: it is never sent again
-// without the recipient's opt-in or a person's word. Transient failures that Meta certainly did not act
-// on (it answered 5xx, the connection was refused) are retried with backoff. Meta's weekly refusal of a
-// request after an earlier attempt is read as "delivered". Throttling does not count as an attempt:
-// Meta refused the call unread.
+// The states of a request are in registration_state.go.
 
 // register moves the registration one step on; the link is already in its ConfigMap.
 func (rc *topicRun) register(ctx context.Context) (ctrl.Result, error) {
@@ -54,15 +37,16 @@ func (rc *topicRun) register(ctx context.Context) (ctrl.Result, error) {
 
 	// An answer of Graph API whose write failed is written first: the call is never made again. (An
 	// answer whose request the status does not show stays: the cached copy may be too old to show it.)
-	if o, ok := rc.r.memory.outcome(rc.key); ok && st != nil && st.RequestID == o.requestID && st.SentTime == nil {
+	if o, ok := rc.r.memory.outcome(rc.key); ok && st != nil && st.RequestID == o.requestID && requestStateOf(st) != requestSent {
 		return rc.record(st, o)
 	}
 	if stop, err := rc.resolve(ctx, st, key); stop || err != nil {
 		return ctrl.Result{}, err
 	}
 	st = t.Status.Registration // a resolution was written: the write replaced the status with the stored one
+	state := requestStateOf(st)
 	if rc.due(st, key) {
-		if st != nil && st.SentTime != nil && requestKeyOf(st.RequestID) == key {
+		if state == requestSent && requestFor(st, key) {
 			if notBefore := st.SentTime.Add(requestWeek); rc.now.Before(notBefore) {
 				return rc.waitForWeek(st, notBefore)
 			}
@@ -72,38 +56,37 @@ func (rc *topicRun) register(ctx context.Context) (ctrl.Result, error) {
 	if confirmed(t, st) {
 		return rc.registered(st)
 	}
-	switch {
-	case st.SentTime != nil:
+	switch state {
+	case requestSent:
 		return rc.awaiting(st)
-	case callUnderWay(st):
+	case requestPending:
 		return rc.inDoubt(st)
-	case st.NextAttemptTime == nil:
+	case requestFailed:
 		if rc.specChanged || rc.tokenChanged(ctx, st) {
 			return rc.sendNew(ctx, key)
 		}
 		return rc.failedBefore()
-	case rc.specChanged:
-		// A new spec starts the schedule over at once. An earlier attempt may have arrived all the same,
-		// so it stays counted (see above).
-		st.Attempts = min(st.Attempts, 1)
-		return rc.retry(ctx, st)
-	case rc.now.Before(st.NextAttemptTime.Time):
-		return requeueAt(st.NextAttemptTime.Time), nil
-	default:
-		return rc.retry(ctx, st)
+	case requestScheduled:
+		switch {
+		case rc.specChanged:
+			// A new spec starts the schedule over at once. An earlier attempt may have arrived all the
+			// same, so it stays counted.
+			st.Attempts = min(st.Attempts, 1)
+			return rc.retry(ctx, st)
+		case rc.now.Before(st.NextAttemptTime.Time):
+			return requeueAt(st.NextAttemptTime.Time), nil
+		default:
+			return rc.retry(ctx, st)
+		}
 	}
-}
-
-// callUnderWay reports the state written just before a first attempt's call. Found by a run that holds
-// no answer for it, the call was made by a process that stopped before writing the answer.
-func callUnderWay(st *messengerv1.RegistrationStatus) bool {
-	return st.IntentTime != nil && st.SentTime == nil && st.NextAttemptTime == nil && st.Attempts == 0
+	// requestNone is due, above.
+	return ctrl.Result{}, fmt.Errorf("registration of request %q in state %s", st.RequestID, state)
 }
 
 // due reports whether a new request is wanted: none was made for this Page, recipient and title, or a
 // person asked for one with a new value of the request-registration annotation.
 func (rc *topicRun) due(st *messengerv1.RegistrationStatus, key string) bool {
-	if st == nil || st.RequestID == "" || requestKeyOf(st.RequestID) != key {
+	if !requestFor(st, key) {
 		return true
 	}
 	ann := rc.t.Annotations[messengerv1.RequestRegistrationAnnotation]
@@ -131,7 +114,7 @@ func (rc *topicRun) resolve(ctx context.Context, st *messengerv1.RegistrationSta
 	if !set {
 		return false, nil
 	}
-	if st == nil || !callUnderWay(st) || requestKeyOf(st.RequestID) != key {
+	if requestStateOf(st) != requestPending || !requestFor(st, key) {
 		ctrl.LoggerFrom(ctx).V(1).Info("removing a resolve annotation that has nothing to resolve", "value", value)
 		err := rc.removeResolveAnnotation(ctx)
 		return err != nil, err
@@ -162,17 +145,16 @@ func (rc *topicRun) resolve(ctx context.Context, st *messengerv1.RegistrationSta
 // removeResolveAnnotation deletes the annotation with a patch of the metadata alone, made on a copy so
 // that the run's pending status changes stay; the optimistic lock keeps it from acting on a stale copy.
 func (rc *topicRun) removeResolveAnnotation(ctx context.Context) error {
-	m := rc.base.DeepCopy()
-	patch := client.MergeFromWithOptions(rc.base.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	m := rc.t.DeepCopy()
+	patch := client.MergeFromWithOptions(rc.t.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	delete(m.Annotations, messengerv1.ResolveRegistrationAnnotation)
-	if err := rc.r.Patch(ctx, m, patch); err != nil {
+	if err := rc.r.Patch(ctx, m, patch, client.FieldOwner(FieldManager)); err != nil {
 		rc.writeFailed = true
 		return fmt.Errorf("removing annotation %s: %w", messengerv1.ResolveRegistrationAnnotation, err)
 	}
-	for _, o := range []*messengerv1.NotificationTopic{rc.t, rc.base} {
-		o.ResourceVersion = m.ResourceVersion
-		o.Annotations = m.Annotations
-	}
+	// The status patcher's next write carries this version; its base is unchanged, as the status is.
+	rc.t.ResourceVersion = m.ResourceVersion
+	rc.t.Annotations = m.Annotations
 	return nil
 }
 
@@ -193,7 +175,7 @@ func (rc *topicRun) waitForWeek(st *messengerv1.RegistrationStatus, notBefore ti
 
 // registered records the confirmation: the recipient opted in, so Meta registered the topic.
 func (rc *topicRun) registered(st *messengerv1.RegistrationStatus) (ctrl.Result, error) {
-	if st.SentTime == nil { // the opt-in proves that the request was delivered
+	if requestStateOf(st) != requestSent { // the opt-in proves that the request was delivered
 		st.SentTime = st.IntentTime
 	}
 	st.Attempts, st.NextAttemptTime = 0, nil

@@ -4,22 +4,19 @@ import (
 	"context"
 	"fmt"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
-
-	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 )
 
-// TopicTokenSecretIndex indexes NotificationTopics by the name of their token Secret (same namespace).
-const TopicTokenSecretIndex = "messenger.mmelink.io/token-secret"
-
-// secretSource returns the watch of token Secrets: their changes reconcile the topics that use them.
+// secretWatch is the one cache of Secret metadata through which the controllers notice token Secrets
+// appear and change: NotificationTopics and MessengerPages watch their token Secrets through it.
 //
 // The manager's cache cannot serve it. index.CacheOptions restricts Secrets to those labelled as ours,
 // and controller-runtime applies a ByObject selector by GVK, so it holds for metadata-only
@@ -27,17 +24,14 @@ const TopicTokenSecretIndex = "messenger.mmelink.io/token-secret"
 // the watch has a cache of its own: Secret metadata in every namespace, without a label selector, cut
 // down to name and version as it arrives. No Secret data is fetched; the cut also drops annotations,
 // where kubectl's last-applied-configuration would hold a copy of the token.
-func (r *NotificationTopicReconciler) secretSource(ctx context.Context, mgr ctrl.Manager) (source.Source, error) {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &messengerv1.NotificationTopic{}, TopicTokenSecretIndex,
-		func(o client.Object) []string {
-			if ref := o.(*messengerv1.NotificationTopic).Spec.AccessTokenSecretRef; ref != nil {
-				return []string{ref.Name}
-			}
-			return nil
-		}); err != nil {
-		return nil, fmt.Errorf("indexing NotificationTopics by token Secret: %w", err)
-	}
-	secrets, err := cache.New(mgr.GetConfig(), cache.Options{
+type secretWatch struct {
+	cache cache.Cache
+}
+
+// newSecretWatch creates the cache and adds it to mgr, which starts it. Setup creates one for all the
+// controllers; a controller set up alone creates its own.
+func newSecretWatch(mgr ctrl.Manager) (*secretWatch, error) {
+	c, err := cache.New(mgr.GetConfig(), cache.Options{
 		HTTPClient:       mgr.GetHTTPClient(),
 		Scheme:           mgr.GetScheme(),
 		Mapper:           mgr.GetRESTMapper(),
@@ -46,12 +40,41 @@ func (r *NotificationTopicReconciler) secretSource(ctx context.Context, mgr ctrl
 	if err != nil {
 		return nil, fmt.Errorf("creating the Secret metadata cache: %w", err)
 	}
-	if err := mgr.Add(secrets); err != nil {
+	if err := mgr.Add(c); err != nil {
 		return nil, fmt.Errorf("adding the Secret metadata cache: %w", err)
 	}
-	return source.Kind(secrets, secretMetadata(),
-		handler.TypedEnqueueRequestsFromMapFunc(r.topicsUsingSecret),
-		predicate.TypedResourceVersionChangedPredicate[*metav1.PartialObjectMetadata]{}), nil
+	return &secretWatch{cache: c}, nil
+}
+
+// orNew returns w, or a new watch for a controller set up on its own.
+func (w *secretWatch) orNew(mgr ctrl.Manager) (*secretWatch, error) {
+	if w != nil {
+		return w, nil
+	}
+	return newSecretWatch(mgr)
+}
+
+// users returns a watch that reconciles, on a change of a Secret, the objects of its namespace that the
+// cache of reader finds under the Secret's name in index (the objects that take their token from it).
+// list makes an empty list of those objects.
+func (w *secretWatch) users(reader client.Reader, list func() client.ObjectList, index string) source.Source {
+	toRequests := func(ctx context.Context, s *metav1.PartialObjectMetadata) []ctrl.Request {
+		l := list()
+		if err := reader.List(ctx, l, client.InNamespace(s.Namespace), client.MatchingFields{index: s.Name}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing the users of a token Secret", "secret", s.Name)
+			return nil
+		}
+		var reqs []ctrl.Request
+		_ = apimeta.EachListItem(l, func(o runtime.Object) error { // a typed list always has items
+			if obj, ok := o.(client.Object); ok {
+				reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
+			}
+			return nil
+		})
+		return reqs
+	}
+	return source.Kind(w.cache, secretMetadata(), handler.TypedEnqueueRequestsFromMapFunc(toRequests),
+		predicate.TypedResourceVersionChangedPredicate[*metav1.PartialObjectMetadata]{})
 }
 
 func secretMetadata() *metav1.PartialObjectMetadata {
@@ -65,45 +88,4 @@ func identityOnly(in any) (any, error) {
 			ResourceVersion: m.ResourceVersion}
 	}
 	return in, nil
-}
-
-// topicsUsingSecret maps a Secret to the topics of its namespace that take their token from it.
-func (r *NotificationTopicReconciler) topicsUsingSecret(ctx context.Context, s *metav1.PartialObjectMetadata) []ctrl.Request {
-	var topics messengerv1.NotificationTopicList
-	if err := r.List(ctx, &topics, client.InNamespace(s.Namespace),
-		client.MatchingFields{TopicTokenSecretIndex: s.Name}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing the topics of a token Secret", "secret", s.Name)
-		return nil
-	}
-	reqs := make([]ctrl.Request, len(topics.Items))
-	for i := range topics.Items {
-		reqs[i] = ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&topics.Items[i])}
-	}
-	return reqs
-}
-
-// topicChanged passes what the controller must act on: a new spec (generation), a new annotation (a
-// request or a resolution by a person), and a new confirmation recorded by the webhook server. It drops
-// the controller's own status writes and the webhook server's opt-in counts, which change far more often
-// and ask nothing of the controller.
-func topicChanged() predicate.Predicate {
-	return predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{},
-		predicate.Funcs{UpdateFunc: confirmationChanged})
-}
-
-func confirmationChanged(e event.UpdateEvent) bool {
-	o, ok1 := e.ObjectOld.(*messengerv1.NotificationTopic)
-	n, ok2 := e.ObjectNew.(*messengerv1.NotificationTopic)
-	if !ok1 || !ok2 {
-		return false
-	}
-	var oldTime, newTime *metav1.Time
-	var oldID, newID string
-	if s := o.Status.OptIns; s != nil {
-		oldTime, oldID = s.ConfirmedTime, s.ConfirmedRequestID
-	}
-	if s := n.Status.OptIns; s != nil {
-		newTime, newID = s.ConfirmedTime, s.ConfirmedRequestID
-	}
-	return oldID != newID || !oldTime.Equal(newTime)
 }

@@ -1,114 +1,15 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/graph"
 	"github.com/mmelink/operator/internal/index"
-	"github.com/mmelink/operator/internal/names"
 )
-
-// ownedLabels are the labels of a ConfigMap written for the named object.
-func ownedLabels(nameLabel, name string) map[string]string {
-	return map[string]string{messengerv1.ManagedByLabel: messengerv1.ManagedByValue, nameLabel: names.LabelValue(name)}
-}
-
-// patchStatus writes the status fields that changed from before to after, and nothing else: the webhook
-// server owns other status fields, so a full update would race with it. before and after hold only the
-// fields the controller owns (linkStatus), so the patch is computed without the webhook server's counts.
-func patchStatus(ctx context.Context, c client.Client, obj client.Object, before, after any) error {
-	data, err := statusMergePatch(before, after)
-	if err != nil {
-		return err
-	}
-	// An unchanged status costs no request: a resync of many objects stays off the API server.
-	if data == nil {
-		return nil
-	}
-	if err := c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, data)); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("patching status: %w", err)
-	}
-	return nil
-}
-
-// statusMergePatch returns the JSON merge patch that turns status before into after, wrapped as the
-// object's status; nil when they are the same.
-func statusMergePatch(before, after any) ([]byte, error) {
-	b, err := json.Marshal(before)
-	if err != nil {
-		return nil, fmt.Errorf("encoding status: %w", err)
-	}
-	a, err := json.Marshal(after)
-	if err != nil {
-		return nil, fmt.Errorf("encoding status: %w", err)
-	}
-	if bytes.Equal(a, b) {
-		return nil, nil
-	}
-	p, err := jsonpatch.CreateMergePatch(b, a)
-	if err != nil {
-		return nil, fmt.Errorf("computing status patch: %w", err)
-	}
-	if string(p) == "{}" {
-		return nil, nil
-	}
-	return slices.Concat([]byte(`{"status":`), p, []byte("}")), nil
-}
-
-// configMapOwnerIndex names the index of cached ConfigMaps by the UID of the object of the kind that
-// controls them, so that finding a link's ConfigMaps does not scan its whole namespace on each reconcile.
-// Each controller registers the index of its own kind, so that each SetupWithManager stands alone.
-func configMapOwnerIndex(kind string) string {
-	return "messenger.mmelink.io/" + strings.ToLower(kind) + "-uid"
-}
-
-func indexConfigMapsOf(ctx context.Context, mgr ctrl.Manager, kind string) error {
-	err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.ConfigMap{}, configMapOwnerIndex(kind), func(o client.Object) []string {
-		ref := metav1.GetControllerOf(o)
-		if ref == nil || ref.Kind != kind || !strings.HasPrefix(ref.APIVersion, messengerv1.GroupVersion.Group+"/") {
-			return nil
-		}
-		return []string{string(ref.UID)}
-	})
-	if err != nil {
-		return fmt.Errorf("indexing ConfigMaps by %s: %w", kind, err)
-	}
-	return nil
-}
-
-// pruneConfigMaps deletes ConfigMaps that owner controls but no longer writes, after a change of
-// spec.configMapName.
-func pruneConfigMaps(ctx context.Context, c client.Client, owner client.Object, kind, keep string) error {
-	var cms corev1.ConfigMapList
-	if err := c.List(ctx, &cms, client.InNamespace(owner.GetNamespace()),
-		client.MatchingFields{configMapOwnerIndex(kind): string(owner.GetUID())}); err != nil {
-		return fmt.Errorf("listing ConfigMaps: %w", err)
-	}
-	for i := range cms.Items {
-		cm := &cms.Items[i]
-		if cm.Name == keep { // the index holds only ConfigMaps that owner controls
-			continue
-		}
-		if err := c.Delete(ctx, cm); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting old ConfigMap %s: %w", cm.Name, err)
-		}
-	}
-	return nil
-}
 
 // DefaultWorkers is how many objects of a kind are reconciled at once unless Config says otherwise.
 const DefaultWorkers = 4
@@ -157,6 +58,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
+	// One cache of Secret metadata serves every controller that watches token Secrets.
+	secrets, err := newSecretWatch(mgr)
+	if err != nil {
+		return err
+	}
 	links := &MessengerLinkReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
@@ -171,7 +77,6 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	}
 	gc := cfg.Graph
 	if gc == nil {
-		var err error
 		if gc, err = graph.New(); err != nil {
 			return fmt.Errorf("creating the Graph API client: %w", err)
 		}
@@ -186,6 +91,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		RecheckInterval:         cfg.RecheckInterval,
 		MaxConcurrentReconciles: cfg.TopicWorkers,
 		SkipNameValidation:      cfg.SkipNameValidation,
+		secrets:                 secrets,
 	}
 	if err := topics.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the NotificationTopic controller: %w", err)
@@ -200,6 +106,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		FailingAfter:       cfg.PageFailingAfter,
 		ProfileBackoff:     cfg.PageProfileBackoff,
 		SkipNameValidation: cfg.SkipNameValidation,
+		secrets:            secrets,
 	}
 	if err := pages.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the MessengerPage controller: %w", err)

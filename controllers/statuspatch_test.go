@@ -1,8 +1,8 @@
 package controllers
 
 import (
-	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +25,9 @@ func TestStatusMergePatch(t *testing.T) {
 		name   string
 		before messengerv1.MessengerLinkStatus
 		edit   func(*messengerv1.MessengerLinkStatus)
-		want   string
+		// version is the resourceVersion sent as precondition; "" for none.
+		version string
+		want    string
 	}{{
 		name:   "unchanged: no request",
 		before: counted,
@@ -51,13 +53,25 @@ func TestStatusMergePatch(t *testing.T) {
 		before: counted,
 		edit:   func(s *messengerv1.MessengerLinkStatus) { s.URL = "" },
 		want:   `{"status":{"url":null}}`,
+	}, {
+		name:    "with the optimistic lock: the resourceVersion it was computed from rides along",
+		before:  counted,
+		edit:    func(s *messengerv1.MessengerLinkStatus) { s.ObservedGeneration = 2 },
+		version: "4711",
+		want:    `{"metadata":{"resourceVersion":"4711"},"status":{"observedGeneration":2}}`,
+	}, {
+		name:    "with the optimistic lock and nothing changed: still no request",
+		before:  counted,
+		edit:    func(*messengerv1.MessengerLinkStatus) {},
+		version: "4711",
+		want:    "",
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := tt.before.DeepCopy()
 			after := tt.before.DeepCopy()
 			tt.edit(after)
-			got, err := statusMergePatch(before, after)
+			got, err := statusMergePatch(before, after, tt.version)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,34 +82,86 @@ func TestStatusMergePatch(t *testing.T) {
 	}
 }
 
-// linkStatus encodes its fields under the same names as the API's status, so that a patch of it is a patch
-// of the link's status.
-func TestLinkStatusMatchesTheAPI(t *testing.T) {
+// Each controller's owned status encodes its fields under the same names as the API's status, so that a
+// patch of it is a patch of the object's status; and it holds every field of the status but those the
+// webhook server writes, so that a controller write can never carry the webhook server's fields, and a
+// field added to the API for the controller is not forgotten by its patch.
+func TestOwnedStatusMatchesTheAPI(t *testing.T) {
+	tests := []struct {
+		kind string
+		// api is the API's status type, owned the controller's copy of it.
+		api, owned reflect.Type
+		// webhook are the fields the webhook server writes.
+		webhook []string
+	}{
+		{"MessengerLink", reflect.TypeFor[messengerv1.MessengerLinkStatus](), reflect.TypeFor[linkStatus](), []string{"referrals"}},
+		{"NotificationTopic", reflect.TypeFor[messengerv1.NotificationTopicStatus](), reflect.TypeFor[topicStatus](), []string{"optIns"}},
+		{"MessengerPage", reflect.TypeFor[messengerv1.MessengerPageStatus](), reflect.TypeFor[pageStatus](), []string{"webhook"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			api, owned := jsonFields(tt.api), jsonFields(tt.owned)
+			for _, w := range tt.webhook {
+				if _, ok := api[w]; !ok {
+					t.Fatalf("the API's status has no field %q", w)
+				}
+				if _, ok := owned[w]; ok {
+					t.Errorf("the controller's status carries %q, which the webhook server writes", w)
+				}
+				delete(api, w)
+			}
+			for name, typ := range api {
+				if got, ok := owned[name]; !ok {
+					t.Errorf("the controller's status lacks %q", name)
+				} else if got != typ {
+					t.Errorf("field %q: the controller's status has %s, the API's %s", name, got, typ)
+				}
+			}
+			for name := range owned {
+				if _, ok := api[name]; !ok {
+					t.Errorf("the controller's status has %q, which the API's status does not", name)
+				}
+			}
+		})
+	}
+}
+
+// jsonFields maps the JSON names of a struct's fields to their types.
+func jsonFields(typ reflect.Type) map[string]reflect.Type {
+	out := make(map[string]reflect.Type, typ.NumField())
+	for f := range typ.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		out[name] = f.Type
+	}
+	return out
+}
+
+// The copies hold the values of the object's status, and are copies: a condition set in place on the
+// object after the copy does not change it.
+func TestOwnedStatusCopies(t *testing.T) {
 	link := &messengerv1.MessengerLink{Status: messengerv1.MessengerLinkStatus{ObservedGeneration: 3,
 		Conditions: []metav1.Condition{{Type: messengerv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Succeeded"}},
-		URL:        "https://m.me/acme?ref=a", ConfigMapName: "a-mlink", Referrals: &messengerv1.ReferralStats{Total: 41}}}
-	var owned, full map[string]any
-	for _, c := range []struct {
-		v    any
-		into *map[string]any
-	}{{linkStatusOf(link), &owned}, {link.Status, &full}} {
-		data, err := json.Marshal(c.v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(data, c.into); err != nil {
-			t.Fatal(err)
-		}
+		URL:        "https://m.me/acme?ref=a", ConfigMapName: "a-mlink", Claim: "1/a", Referrals: &messengerv1.ReferralStats{Total: 41}}}
+	owned := linkStatusOf(link)
+	link.Status.Conditions[0].Status = metav1.ConditionFalse
+	want := linkStatus{ObservedGeneration: 3, URL: "https://m.me/acme?ref=a", ConfigMapName: "a-mlink", Claim: "1/a",
+		Conditions: []metav1.Condition{{Type: messengerv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Succeeded"}}}
+	if !reflect.DeepEqual(owned, want) {
+		t.Errorf("linkStatusOf = %+v, want %+v", owned, want)
 	}
-	if len(owned) != 4 {
-		t.Errorf("linkStatus encodes %d fields, want 4: %v", len(owned), owned)
+
+	topic := &messengerv1.NotificationTopic{Status: messengerv1.NotificationTopicStatus{
+		Registration: &messengerv1.RegistrationStatus{RequestID: "k-1", Attempts: 1}, OptIns: &messengerv1.OptInStats{Total: 2}}}
+	ownedTopic := topicStatusOf(topic)
+	topic.Status.Registration.Attempts = 2
+	if ownedTopic.Registration.Attempts != 1 {
+		t.Error("topicStatusOf shares the registration with the object")
 	}
-	for k, v := range owned {
-		if !reflect.DeepEqual(full[k], v) {
-			t.Errorf("status field %q: linkStatus has %v, the API's status %v", k, v, full[k])
-		}
-	}
-	if _, ok := owned["referrals"]; ok {
-		t.Error("linkStatus carries the webhook server's referrals")
+
+	page := &messengerv1.MessengerPage{Status: messengerv1.MessengerPageStatus{AddedDomains: []string{"https://a.example"}}}
+	ownedPage := pageStatusOf(page)
+	page.Status.AddedDomains[0] = "https://b.example"
+	if ownedPage.AddedDomains[0] != "https://a.example" {
+		t.Error("pageStatusOf shares addedDomains with the object")
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	pgledger "github.com/mmelink/operator/internal/ledger/pg"
@@ -54,13 +55,14 @@ type Drainer interface {
 	Close(ctx context.Context) error
 }
 
-// newWriter builds the writer of c.Ledger's mode; for postgres it also adds the maintenance (every
-// replica; an advisory lock picks one) and the projector (one replica, elected by an advisory lock) to mgr.
-func newWriter(ctx context.Context, mgr manager.Manager, lf LedgerFlags, log logr.Logger, reg prometheus.Registerer, so status.Options) (Drainer, error) {
+// newWriter builds the writer of c.Ledger's mode, writing objects with c; for postgres it also adds the
+// maintenance (every replica; an advisory lock picks one) and the projector (one replica, elected by an
+// advisory lock) to mgr.
+func newWriter(ctx context.Context, mgr manager.Manager, c client.Client, lf LedgerFlags, log logr.Logger, reg prometheus.Registerer, so status.Options) (Drainer, error) {
 	switch lf.Mode {
 	case "", LedgerStatus:
 		// The Store reads each object from the API server (the cache drops the ledger) and writes with the client.
-		return status.NewStore(mgr.GetClient(), mgr.GetAPIReader(), so), nil
+		return status.NewStore(c, mgr.GetAPIReader(), so), nil
 	case LedgerPostgres:
 	default:
 		return nil, fmt.Errorf("--ledger=%q: want %s or %s", lf.Mode, LedgerStatus, LedgerPostgres)
@@ -90,7 +92,7 @@ func newWriter(ctx context.Context, mgr manager.Manager, lf LedgerFlags, log log
 	w := pgledger.NewWriter(pool, mgr.GetCache(), keys, pgledger.Options{Registerer: reg, Log: log})
 	for _, r := range []manager.Runnable{
 		&pgledger.Maintainer{Pool: pool, Retention: lf.Retention, Log: log.WithName("maintenance")},
-		&pgledger.Projector{Pool: pool, Client: mgr.GetClient(), Interval: lf.ProjectInterval, Registerer: reg, Log: log.WithName("projector")},
+		&pgledger.Projector{Pool: pool, Client: c, Interval: lf.ProjectInterval, Registerer: reg, Log: log.WithName("projector")},
 	} {
 		if err := mgr.Add(r); err != nil {
 			pool.Close()

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -48,7 +49,9 @@ func AddToManager(ctx context.Context, mgr manager.Manager, o Options, w WriterO
 	if so.Log.GetSink() == nil {
 		so.Log = o.Logger.WithName("status")
 	}
-	store, err := newWriter(ctx, mgr, w.Ledger, o.Logger, o.Registerer, so)
+	// Every write is under FieldManager, so that managedFields tell the counts from the controllers' fields.
+	c := client.WithFieldOwner(mgr.GetClient(), FieldManager)
+	store, err := newWriter(ctx, mgr, c, w.Ledger, o.Logger, o.Registerer, so)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +65,7 @@ func AddToManager(ctx context.Context, mgr manager.Manager, o Options, w WriterO
 		return nil, fmt.Errorf("adding the webhook server to the manager: %w", err)
 	}
 	// Every replica reports what it answered to the MessengerPages, for the kill-switch watchdog.
-	if err := mgr.Add(&pagehealth.Writer{Client: mgr.GetClient(), Tracker: health, Log: o.Logger.WithName("pagehealth")}); err != nil {
+	if err := mgr.Add(&pagehealth.Writer{Client: c, Tracker: health, Log: o.Logger.WithName("pagehealth")}); err != nil {
 		return nil, fmt.Errorf("adding the Page health writer to the manager: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("webhook", srv.ReadyCheck); err != nil {
@@ -70,6 +73,11 @@ func AddToManager(ctx context.Context, mgr manager.Manager, o Options, w WriterO
 	}
 	return store, nil
 }
+
+// FieldManager is the name the webhook server writes under: the counts in status (a link's referrals, a
+// topic's optIns), a MessengerPage's status.webhook, and the opt-in token Secrets. The controllers write
+// the rest of each status, under controllers.FieldManager.
+const FieldManager = "mmelink-webhook-server"
 
 // StartAndDrain runs mgr until ctx ends. Then, with the server stopped and every delivery answered, it
 // gives the commits the writer still runs (a write in flight for a delivery already answered) up to timeout to finish. store

@@ -93,8 +93,8 @@ func TestTenThousandEventDeliveryResent(t *testing.T) {
 		evs[e] = referralAt(page, fmt.Sprintf("p%d", e), "huge", 1_760_000_000_000+int64(e))
 	}
 	b := body(page, evs...)
-	for range 2 {
-		if code := in.send(b); code != http.StatusOK {
+	for range 2 { // the delivery and Meta's redelivery of it
+		if code := in.sendUntilStored(b); code != http.StatusOK {
 			t.Fatalf("delivery answered %d", code)
 		}
 	}

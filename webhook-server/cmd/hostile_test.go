@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,14 +18,11 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/delivery"
 	"github.com/mmelink/operator/internal/memlimit"
-	"github.com/mmelink/operator/internal/scheme"
-	"github.com/mmelink/operator/internal/testenv"
 	webhookserver "github.com/mmelink/operator/webhook-server"
 )
 
@@ -119,8 +115,12 @@ func TestHostileClients(t *testing.T) {
 	if limit := deployedMaxConns + 64; peakFDs > limit {
 		t.Errorf("server held %d file descriptors, want at most %d (connections are capped at %d)", peakFDs, limit, deployedMaxConns)
 	}
+	// A referral answered 200 is stored, attack or not.
+	if got, want := srv.referrals(t), calm.stored+hostile.stored; got != want {
+		t.Errorf("the probe link counts %d referrals, want the %d answered 200", got, want)
+	}
 	// The attack must have happened: refusals of each kind in the server's own metrics.
-	metrics := srv.metrics(t)
+	metrics := metricsOf(t, srv.metricsAddr)
 	for _, series := range []string{
 		`mmelink_webhook_deliveries_total{result="bad_signature"}`,
 		`mmelink_webhook_deliveries_total{result="read_error"}`, // trickled bodies cut off
@@ -136,6 +136,7 @@ func TestHostileClients(t *testing.T) {
 type probeStats struct {
 	at, took []time.Duration // when each probe was sent (since the run began) and how long its answer took
 	errs     []string        // probes not answered 200
+	stored   int64           // referrals answered 200: each is in the link's status
 }
 
 // probeFor sends a probe every 100 ms until stop, numbering them from first, calling each after every
@@ -154,6 +155,9 @@ func probeFor(srv *serverProcess, stop <-chan time.Time, first int, each func())
 		at := time.Since(start)
 		code, took, err := probe(srv.addr, n)
 		s.at, s.took = append(s.at, at), append(s.took, took)
+		if err == nil && code == http.StatusOK && n%2 == 0 {
+			s.stored++
+		}
 		if err != nil || code != http.StatusOK {
 			s.errs = append(s.errs, fmt.Sprintf("probe %d (%s) at %v: status %d after %v, error %v; want 200",
 				n, [2]string{"referral", "message"}[n%2], at.Round(time.Millisecond), code, took.Round(time.Millisecond), err))
@@ -286,103 +290,45 @@ func attack(addr string) {
 	}
 }
 
-// serverProcess is the webhook-server binary running in a child process.
+// serverProcess is the webhook-server binary running in a child process, and the link it counts for.
 type serverProcess struct {
+	*mainProcess
 	addr, metricsAddr string
-	pid               int
-	started           time.Time
+	c                 client.Client
+	link              client.ObjectKey
 }
 
-func (p *serverProcess) metrics(t *testing.T) string {
-	t.Helper()
-	resp, err := http.Get("http://" + p.metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-// startServerProcess starts a control plane with one MessengerLink and the binary on it, with the
-// Deployment's flags and memory limit, and waits until it is ready. The process is stopped with SIGTERM
-// at cleanup and must exit cleanly.
+// startServerProcess starts a control plane with one MessengerLink, which holds its claim, and the
+// binary on it, with the Deployment's flags and memory limit, and waits until it is ready.
 func startServerProcess(t *testing.T) *serverProcess {
 	t.Helper()
-	env, cfg, err := testenv.Start()
-	if err != nil {
+	cp := startControlPlane(t)
+	lnk := cp.claimedLink(t, "probe", probePage, "probe")
+	p := &serverProcess{addr: freeAddr(t), metricsAddr: freeAddr(t), c: cp.c, link: client.ObjectKeyFromObject(lnk)}
+	p.mainProcess = startMain(t, []string{
+		"--bind-address=" + p.addr,
+		"--metrics-bind-address=" + p.metricsAddr,
+		"--health-probe-bind-address=" + freeAddr(t),
+		"--app-secret-file=" + cp.file(t, "app-secret", probeSecret),
+		"--verify-token-file=" + cp.file(t, "verify-token", []byte("hostile-verify-token")),
+		"--max-body-bytes-in-flight=" + strconv.FormatInt(webhookserver.DefaultMaxBodyBytesInFlight, 10),
+		"--max-connections=" + strconv.Itoa(deployedMaxConns),
+	}, "KUBECONFIG="+cp.kubeconfig, memlimit.Env+"="+strconv.Itoa(podMemoryLimit), "GOMEMLIMIT=")
+	p.waitReady(t, "http://"+p.addr+webhookserver.PathReadyz)
+	return p
+}
+
+// referrals is the probe link's referral total as stored.
+func (p *serverProcess) referrals(t *testing.T) int64 {
+	t.Helper()
+	var l messengerv1.MessengerLink
+	if err := p.c.Get(context.Background(), p.link, &l); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping the control plane: %v", err)
-		}
-	})
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
+	if l.Status.Referrals == nil {
+		return 0
 	}
-	lnk := &messengerv1.MessengerLink{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "probe"},
-		Spec:       messengerv1.MessengerLinkSpec{Page: messengerv1.PageRef{ID: probePage}, Ref: "probe"},
-	}
-	if err := c.Create(context.Background(), lnk); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	p := &serverProcess{addr: freeAddr(t), metricsAddr: freeAddr(t)}
-	cmd := exec.Command(os.Args[0],
-		"--bind-address="+p.addr,
-		"--metrics-bind-address="+p.metricsAddr,
-		"--health-probe-bind-address="+freeAddr(t),
-		"--app-secret-file="+write("app-secret", probeSecret),
-		"--verify-token-file="+write("verify-token", []byte("hostile-verify-token")),
-		"--max-body-bytes-in-flight="+strconv.FormatInt(webhookserver.DefaultMaxBodyBytesInFlight, 10),
-		"--max-connections="+strconv.Itoa(deployedMaxConns),
-	)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1", "KUBECONFIG="+write("kubeconfig", env.KubeConfig),
-		memlimit.Env+"="+strconv.Itoa(podMemoryLimit), "GOMEMLIMIT=")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p.pid, p.started = cmd.Process.Pid, time.Now()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("webhook-server exited with %v after SIGTERM; its log:\n%s", err, tail(logs.String()))
-			}
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("webhook-server still running 30s after SIGTERM")
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.addr + webhookserver.PathReadyz)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("webhook-server not ready within 30s; its log:\n%s", tail(logs.String()))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return l.Status.Referrals.Total
 }
 
 const probePage = "1234567890"
@@ -399,8 +345,7 @@ func probe(addr string, n int) (int, time.Duration, error) {
 	}
 	body := fmt.Appendf(nil, `{"object":"page","entry":[{"id":%q,"time":1458692752478,"messaging":[{"sender":{"id":"%d"},`+
 		`"recipient":{"id":%q},"timestamp":%d,%s}]}]}`, probePage, 1000+n, probePage, 1458692752478+int64(n), event)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+webhookserver.PathWebhook, bytes.NewReader(body))
-	req.Header.Set(delivery.SignatureHeader, delivery.Sign(probeSecret, body))
+	req := signedRequest("http://"+addr+webhookserver.PathWebhook, probeSecret, body)
 	start := time.Now()
 	resp, err := probeClient.Do(req)
 	took := time.Since(start)
@@ -537,11 +482,4 @@ func metricValue(exposition, series string) float64 {
 		}
 	}
 	return -1
-}
-
-func tail(s string) string {
-	if len(s) > 4000 {
-		return "..." + s[len(s)-4000:]
-	}
-	return s
 }

@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/internal/delivery"
-	"github.com/mmelink/operator/internal/scheme"
 	"github.com/mmelink/operator/internal/testenv"
 	webhookserver "github.com/mmelink/operator/webhook-server"
 )
@@ -31,48 +24,16 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane")
 	}
-	env, cfg, err := testenv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping the control plane: %v", err)
-		}
-	})
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	t.Setenv("KUBECONFIG", write("kubeconfig", env.KubeConfig))
+	cp := startControlPlane(t)
+	t.Setenv("KUBECONFIG", cp.kubeconfig)
 	secret, token := []byte("binary-app-secret"), "binary-verify-token"
 	o := options{metricsAddr: freeAddr(t), probeAddr: freeAddr(t), webhook: webhookserver.Flags{
 		Options: webhookserver.Options{Addr: freeAddr(t), MaxBodyBytes: webhookserver.DefaultMaxBodyBytes,
 			CommitTimeout: 3 * time.Second, ShutdownTimeout: 5 * time.Second},
-		AppSecretFile: write("app-secret", append(secret, '\n')), VerifyTokenFile: write("verify-token", []byte(token)),
+		AppSecretFile: cp.file(t, "app-secret", append(secret, '\n')), VerifyTokenFile: cp.file(t, "verify-token", []byte(token)),
 	}}
-
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lnk := &messengerv1.MessengerLink{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "summer"},
-		Spec:       messengerv1.MessengerLinkSpec{Page: messengerv1.PageRef{ID: "1234567890"}, Ref: "summer"},
-	}
-	if err := c.Create(context.Background(), lnk); err != nil {
-		t.Fatal(err)
-	}
-	// The claim, as the controller records it: the webhook server counts only for the link that holds it.
-	unclaimed := lnk.DeepCopy()
-	lnk.Status.Claim = lnk.PageRefKey()
-	if err := c.Status().Patch(context.Background(), lnk, client.MergeFrom(unclaimed)); err != nil {
-		t.Fatal(err)
-	}
+	c := cp.c
+	lnk := cp.claimedLink(t, "summer", "1234567890", "summer")
 
 	mpage := &messengerv1.MessengerPage{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "the-page"},
@@ -85,15 +46,7 @@ func TestBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- run(ctx, o) }()
-	defer func() {
-		cancel()
-		if err := <-stopped; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	runInProcess(t, o)
 
 	base := "http://" + o.webhook.Addr
 	testenv.Eventually(t, 30*time.Second, func() error { return expect(http.Get(base + webhookserver.PathReadyz)) })
@@ -107,9 +60,7 @@ func TestBinary(t *testing.T) {
 
 	body := []byte(`{"object":"page","entry":[{"id":"1234567890","time":1458692752478,"messaging":[{"sender":{"id":"42"},` +
 		`"recipient":{"id":"1234567890"},"timestamp":1458692752478,"referral":{"ref":"summer--738--store12","source":"SHORTLINK","type":"OPEN_THREAD"}}]}]}`)
-	req, _ := http.NewRequest(http.MethodPost, base+webhookserver.PathWebhook, bytes.NewReader(body))
-	req.Header.Set(delivery.SignatureHeader, delivery.Sign(secret, body))
-	if err := expect(http.DefaultClient.Do(req)); err != nil {
+	if err := expect(http.DefaultClient.Do(signedRequest(base+webhookserver.PathWebhook, secret, body))); err != nil {
 		t.Fatalf("delivery: %v", err)
 	}
 	var got messengerv1.MessengerLink
@@ -131,39 +82,10 @@ func TestBinary(t *testing.T) {
 		return nil
 	})
 
-	resp, err := http.Get("http://" + o.metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	metrics, _ := io.ReadAll(resp.Body)
+	metrics := metricsOf(t, o.metricsAddr)
 	for _, want := range []string{`mmelink_webhook_deliveries_total{result="ok"} 1`, `mmelink_webhook_handshakes_total{result="ok"} 1`} {
-		if !strings.Contains(string(metrics), want) {
+		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// expect turns anything but a 200 into an error, and closes the body.
-func expect(resp *http.Response, err error) error {
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, b)
-	}
-	return nil
 }

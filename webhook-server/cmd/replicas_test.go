@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,12 +12,9 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/internal/delivery"
-	"github.com/mmelink/operator/internal/scheme"
 	"github.com/mmelink/operator/internal/testenv"
 )
 
@@ -43,38 +37,17 @@ func TestTwoReplicasUnderFaultsCountEveryEventOnce(t *testing.T) {
 		freezeFor = 3 * time.Second
 		killAt    = 6 * time.Second
 	)
-	env, cfg, err := testenv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
+	cp := startControlPlane(t)
+	c, cfg := cp.c, cp.cfg
 	secret := []byte("replicas-app-secret")
-	mustWrite(t, kubeconfig, env.KubeConfig)
-	mustWrite(t, filepath.Join(dir, "app-secret"), secret)
-	mustWrite(t, filepath.Join(dir, "verify-token"), []byte("replicas-verify-token"))
+	cp.file(t, "app-secret", secret)
+	cp.file(t, "verify-token", []byte("replicas-verify-token"))
 
 	keys := make([]client.ObjectKey, links)
 	for i := range links {
-		l := &messengerv1.MessengerLink{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("link-%02d", i)},
-			Spec:       messengerv1.MessengerLinkSpec{Page: messengerv1.PageRef{ID: page}, Ref: fmt.Sprintf("ref%02d", i)},
-		}
-		if err := c.Create(context.Background(), l); err != nil {
-			t.Fatal(err)
-		}
-		l.Status.Claim = l.PageRefKey() // as the controller records it
-		if err := c.Status().Update(context.Background(), l); err != nil {
-			t.Fatal(err)
-		}
-		keys[i] = client.ObjectKeyFromObject(l)
+		keys[i] = client.ObjectKeyFromObject(cp.claimedLink(t, fmt.Sprintf("link-%02d", i), page, fmt.Sprintf("ref%02d", i)))
 	}
-	replicas := []*replica{startReplica(t, dir, kubeconfig), startReplica(t, dir, kubeconfig)}
+	replicas := []*replica{startReplica(t, cp), startReplica(t, cp)}
 	for _, r := range replicas {
 		r.waitReady(t)
 	}
@@ -95,12 +68,11 @@ func TestTwoReplicasUnderFaultsCountEveryEventOnce(t *testing.T) {
 	)
 	deliver := func(i int) {
 		body := bodyOf(i)
-		sig := delivery.Sign(secret, body)
 		for attempt := 0; ; attempt++ {
 			mu.Lock()
 			r := replicas[(i+attempt)%2]
 			mu.Unlock()
-			code := r.post(body, sig)
+			code := r.post(secret, body)
 			if code == http.StatusOK {
 				return
 			}
@@ -138,7 +110,7 @@ func TestTwoReplicasUnderFaultsCountEveryEventOnce(t *testing.T) {
 	}
 	time.Sleep(time.Until(start.Add(killAt)))
 	replicas[0].kill(t)
-	restarted := startReplica(t, dir, kubeconfig)
+	restarted := startReplica(t, cp)
 	restarted.waitReady(t)
 	mu.Lock()
 	replicas[0] = restarted
@@ -178,71 +150,33 @@ func TestTwoReplicasUnderFaultsCountEveryEventOnce(t *testing.T) {
 
 // replica is one webhook-server process.
 type replica struct {
-	cmd  *exec.Cmd
+	*mainProcess
 	addr string
-	done chan struct{}
 }
 
 var replicaClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
-// startReplica runs the binary's main as a process of its own: the test binary again, as TestMain
-// does for runMainEnv (TestHostileClients starts its server the same way).
-func startReplica(t *testing.T, dir, kubeconfig string) *replica {
+// startReplica runs the binary's main as a process of its own on cp, with the files cp holds.
+func startReplica(t *testing.T, cp *controlPlane) *replica {
 	t.Helper()
-	r := &replica{addr: freeAddr(t), done: make(chan struct{})}
-	r.cmd = exec.Command(os.Args[0], "--bind-address="+r.addr, "--metrics-bind-address=0", "--health-probe-bind-address="+freeAddr(t),
-		"--kubeconfig="+kubeconfig, "--app-secret-file="+filepath.Join(dir, "app-secret"),
-		"--verify-token-file="+filepath.Join(dir, "verify-token"), "--zap-log-level=error", "--zap-stacktrace-level=panic")
-	r.cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	r.cmd.Stdout, r.cmd.Stderr = os.Stderr, os.Stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = r.cmd.Wait(); close(r.done) }()
-	t.Cleanup(func() {
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.done:
-		case <-time.After(15 * time.Second):
-			_ = r.cmd.Process.Kill()
-		}
-	})
+	r := &replica{addr: freeAddr(t)}
+	r.mainProcess = startMain(t, []string{"--bind-address=" + r.addr, "--metrics-bind-address=0", "--health-probe-bind-address=" + freeAddr(t),
+		"--kubeconfig=" + cp.kubeconfig, "--app-secret-file=" + filepath.Join(cp.dir, "app-secret"),
+		"--verify-token-file=" + filepath.Join(cp.dir, "verify-token"), "--zap-log-level=error", "--zap-stacktrace-level=panic"})
 	return r
 }
 
 func (r *replica) waitReady(t *testing.T) {
 	t.Helper()
-	testenv.Eventually(t, 30*time.Second, func() error { return expect(replicaClient.Get("http://" + r.addr + "/readyz")) })
+	r.mainProcess.waitReady(t, "http://"+r.addr+"/readyz")
 }
 
-// kill ends the process as the kernel's OOM killer or a node failure would: no shutdown at all.
-func (r *replica) kill(t *testing.T) {
-	t.Helper()
-	if err := r.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-r.done
-}
-
-// post delivers a signed body and returns the status code, 0 when there was no answer.
-func (r *replica) post(body []byte, sig string) int {
-	req, err := http.NewRequest(http.MethodPost, "http://"+r.addr+"/webhook", bytes.NewReader(body))
-	if err != nil {
-		return 0
-	}
-	req.Header.Set(delivery.SignatureHeader, sig)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := replicaClient.Do(req)
+// post delivers body signed with secret and returns the status code, 0 when there was no answer.
+func (r *replica) post(secret, body []byte) int {
+	resp, err := replicaClient.Do(signedRequest("http://"+r.addr+"/webhook", secret, body))
 	if err != nil {
 		return 0
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode
-}
-
-func mustWrite(t *testing.T, path string, b []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -9,15 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 )
-
-// eventFunc records an event about the object being reconciled. The MessengerLink reconciler records at
-// once; the NotificationTopic reconciler holds its events until the status that explains them is stored.
-type eventFunc func(eventType, reason, action, note string)
 
 // publishedObject is a MessengerLink or a NotificationTopic.
 type publishedObject interface {
@@ -33,27 +27,21 @@ type publication struct {
 	NameLabel string
 	// Name of the ConfigMap.
 	Name string
-	Out  *output
+	Out  *configMapContent
 }
 
-// linkPublisher writes the ConfigMap of a link or topic and turns what can go wrong into conditions, so
+// configMapPublisher writes the ConfigMap of a link or topic and turns what can go wrong into conditions, so
 // that both kinds behave alike.
-type linkPublisher struct {
+type configMapPublisher struct {
 	writer *configMapWriter
 	// recheck is how soon a ConfigMap conflict is looked at again: foreign ConfigMaps are not watched.
 	recheck time.Duration
 	emit    eventFunc
 }
 
-// stallInvalid records a spec the controller cannot use; only a change of the spec helps.
-func stallInvalid(obj conditioned, emit eventFunc, before string, err error) {
-	markStalled(obj, messengerv1.ReasonInvalidSpec, err.Error())
-	warnOnChange(obj, emit, before, "Validate", err.Error())
-}
-
 // publish writes p into its ConfigMap, owned by obj, and removes ConfigMaps obj wrote under an earlier
 // name. ok reports success; otherwise a condition says why and res and err are what Reconcile returns.
-func (lp *linkPublisher) publish(ctx context.Context, obj publishedObject, p publication) (ok bool, res ctrl.Result, err error) {
+func (lp *configMapPublisher) publish(ctx context.Context, obj publishedObject, p publication) (ok bool, res ctrl.Result, err error) {
 	before := readyReason(obj)
 	written, err := lp.writer.ensure(ctx, obj, p.Name, ownedLabels(p.NameLabel, obj.GetName()), p.Out)
 	switch {
@@ -84,20 +72,4 @@ func (lp *linkPublisher) publish(ctx context.Context, obj publishedObject, p pub
 		lp.emit(corev1.EventTypeNormal, "ConfigMapUpdated", "WriteConfigMap", "ConfigMap "+p.Name+" updated")
 	}
 	return true, ctrl.Result{}, nil
-}
-
-// warnOnChange records a warning only when the Ready reason changed, so that a stuck object does not
-// flood the event stream on every resync.
-func warnOnChange(obj conditioned, emit eventFunc, before, action, msg string) {
-	if now := readyReason(obj); now != before {
-		emit(corev1.EventTypeWarning, now, action, msg)
-	}
-}
-
-// ownedConfigMapChanges passes updates and deletions of a ConfigMap, which are a person's edits to repair,
-// but not its creation: only the controller creates it, and the reconcile that did has already written
-// the status. Reacting to it would reconcile every new object twice, the second time from a cache that
-// may not yet show the first status write, and so write it again.
-var ownedConfigMapChanges = predicate.Funcs{
-	CreateFunc: func(event.CreateEvent) bool { return false },
 }

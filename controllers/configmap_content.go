@@ -1,15 +1,9 @@
 package controllers
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html"
-	"sort"
-	"strconv"
-
-	corev1 "k8s.io/api/core/v1"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/qr"
@@ -34,8 +28,8 @@ const (
 // level. Only a change of the spec fixes them.
 var errRender = errors.New("cannot render the QR code")
 
-// output is what a link or topic puts into its ConfigMap.
-type output struct {
+// configMapContent is what a link or topic puts into its ConfigMap: its URL, QR codes and snippet.
+type configMapContent struct {
 	// Kind of the resource, for metrics.
 	Kind string
 	URL  string
@@ -52,28 +46,8 @@ type snippet struct {
 	Source string // namespace/name, for the comment that says where the snippet came from
 }
 
-// inputsHash is a digest of everything the rendered content depends on. It is cheap: no rendering.
-func (o *output) inputsHash() string {
-	h := sha256.New()
-	w := func(s string) { _, _ = fmt.Fprintf(h, "%d:%s;", len(s), s) } // a hash never fails to write
-	w(renderVersion)
-	w(o.URL)
-	w(strconv.Itoa(o.QR.GetSize()))
-	w(o.QR.GetErrorCorrection())
-	w(strconv.Itoa(o.QR.GetQuietZone()))
-	w(strconv.FormatBool(o.QR.Wants(messengerv1.QRFormatPNG)))
-	w(strconv.FormatBool(o.QR.Wants(messengerv1.QRFormatSVG)))
-	if s := o.Snippet; s != nil {
-		w(s.AppID)
-		w(s.PageID)
-		w(s.Ref)
-		w(s.Source)
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
 // render produces the ConfigMap data. It is the expensive step (QR encoding), done only when needed.
-func (o *output) render() (data map[string]string, binary map[string][]byte, err error) {
+func (o *configMapContent) render() (data map[string]string, binary map[string][]byte, err error) {
 	renders.WithLabelValues(o.Kind).Inc()
 	level, err := qr.ParseLevel(o.QR.GetErrorCorrection())
 	if err != nil {
@@ -117,28 +91,4 @@ func (s *snippet) html(url string) string {
 		`<div class="fb-send-to-messenger"` + app + ` page_id="` + e(s.PageID) + `"` + ref +
 		` color="blue" size="large"></div>` + "\n" +
 		`<noscript><a href="` + e(url) + `">Message us on Messenger</a></noscript>` + "\n"
-}
-
-// contentHash is a digest of a ConfigMap's data, used to notice a person's edit without rendering.
-func contentHash(cm *corev1.ConfigMap) string {
-	h := sha256.New()
-	keys := make([]string, 0, len(cm.Data)+len(cm.BinaryData))
-	for k := range cm.Data {
-		keys = append(keys, "d/"+k)
-	}
-	for k := range cm.BinaryData {
-		keys = append(keys, "b/"+k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		var v []byte
-		if k[0] == 'd' {
-			v = []byte(cm.Data[k[2:]])
-		} else {
-			v = cm.BinaryData[k[2:]]
-		}
-		_, _ = fmt.Fprintf(h, "%d:%s;%d:", len(k), k, len(v))
-		h.Write(v)
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }

@@ -40,7 +40,7 @@ type configMapWriter struct {
 
 // ensure makes the ConfigMap name hold out's content, owned by owner. It renders only when the inputs or
 // the stored content differ from what the annotations record.
-func (w *configMapWriter) ensure(ctx context.Context, owner client.Object, name string, labels map[string]string, out *output) (writeResult, error) {
+func (w *configMapWriter) ensure(ctx context.Context, owner client.Object, name string, labels map[string]string, out *configMapContent) (writeResult, error) {
 	key := types.NamespacedName{Namespace: owner.GetNamespace(), Name: name}
 	inputs := out.inputsHash()
 
@@ -80,7 +80,7 @@ func (w *configMapWriter) ensure(ctx context.Context, owner client.Object, name 
 	return cmUpdated, nil
 }
 
-func (w *configMapWriter) create(ctx context.Context, owner client.Object, key types.NamespacedName, labels map[string]string, inputs string, out *output) (writeResult, error) {
+func (w *configMapWriter) create(ctx context.Context, owner client.Object, key types.NamespacedName, labels map[string]string, inputs string, out *configMapContent) (writeResult, error) {
 	data, bin, err := out.render()
 	if err != nil {
 		return "", err
