@@ -186,13 +186,14 @@ type replica struct {
 var replicaClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 // startReplica runs the binary's main as a process of its own: the test binary again, as TestMain
-// does for runMainEnv (TestHostileClients starts its server the same way).
-func startReplica(t *testing.T, dir, kubeconfig string) *replica {
+// does for runMainEnv (TestHostileClients starts its server the same way). extra are more flags.
+func startReplica(t *testing.T, dir, kubeconfig string, extra ...string) *replica {
 	t.Helper()
 	r := &replica{addr: freeAddr(t), done: make(chan struct{})}
 	r.cmd = exec.Command(os.Args[0], "--bind-address="+r.addr, "--metrics-bind-address=0", "--health-probe-bind-address="+freeAddr(t),
 		"--kubeconfig="+kubeconfig, "--app-secret-file="+filepath.Join(dir, "app-secret"),
 		"--verify-token-file="+filepath.Join(dir, "verify-token"), "--zap-log-level=error", "--zap-stacktrace-level=panic")
+	r.cmd.Args = append(r.cmd.Args, extra...)
 	r.cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	r.cmd.Stdout, r.cmd.Stderr = os.Stderr, os.Stderr
 	if err := r.cmd.Start(); err != nil {
