@@ -20,6 +20,7 @@ import (
 
 	"github.com/mmelink/operator/internal/delivery"
 	"github.com/mmelink/operator/internal/index"
+	"github.com/mmelink/operator/internal/pgtest"
 	"github.com/mmelink/operator/internal/scheme"
 	"github.com/mmelink/operator/internal/status"
 	webhookserver "github.com/mmelink/operator/webhook-server"
@@ -37,7 +38,7 @@ const pageID = "1234567890"
 func TestMain(m *testing.M) {
 	// The manager's own log lines (cache, informers) are not what these tests look at.
 	ctrl.SetLogger(logr.Discard())
-	code := m.Run()
+	code := pgtest.Run(m) // m.Run, then stops the PostgreSQL a benchmark may have started
 	// The control plane is started by the first test that needs it (see envtest_test.go), so that unit
 	// tests, fuzzing and benchmarks do not pay for it.
 	if err := stopEnv(); err != nil {

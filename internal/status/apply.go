@@ -8,9 +8,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/internal/delivery"
-	"github.com/mmelink/operator/internal/link"
 	"github.com/mmelink/operator/internal/sketch"
+	"github.com/mmelink/operator/internal/tally"
 )
 
 // applier changes the webhook server's status fields of one kind of object. It touches nothing that the
@@ -45,12 +44,6 @@ func newApplier(k Kind, o *Options) (client.Object, applier) {
 		return l, &linkApplier{l: l}
 	}
 }
-
-// maxSources bounds bySource: Meta's sources are an open set, but the status must stay small.
-const maxSources = 32
-
-// maxFieldIDs bounds how many distinct ref-field IDs are counted per link.
-const maxFieldIDs = 10
 
 type linkApplier struct {
 	l  *messengerv1.MessengerLink
@@ -93,83 +86,15 @@ func (a *linkApplier) load() error {
 func (a *linkApplier) apply(it Item) {
 	st := a.stats()
 	ev := &it.Event
-	a.count(st, ev)
-	if person := personOf(ev); person != "" {
+	tally.AddReferral(st, tally.ReferralOf(ev), 1)
+	if person := tally.Person(ev); person != "" {
 		a.sk.Add(person)
 		st.UniquePeople = int64(a.sk.Estimate())
 	}
 	if !ev.Time.IsZero() {
-		t := metav1.NewTime(ev.Time.UTC().Truncate(time.Second))
-		if st.FirstTime == nil || t.Before(st.FirstTime) {
-			st.FirstTime = &t
-		}
-		if st.LastTime == nil || st.LastTime.Before(&t) {
-			st.LastTime = &t
-		}
+		st.FirstTime = tally.Earliest(st.FirstTime, ev.Time)
+		st.LastTime = tally.Latest(st.LastTime, ev.Time)
 	}
-}
-
-// count adds one to every counter the event contributes to.
-func (a *linkApplier) count(st *messengerv1.ReferralStats, ev *delivery.Event) {
-	ref, source := ev.Referral.Ref, ev.Referral.Source
-	switch ev.Kind {
-	case delivery.KindOptIn:
-		st.PluginOptIns = st.PluginOptIns + 1
-		ref = ev.OptIn.Ref
-	case delivery.KindPostbackReferral:
-		st.Total = st.Total + 1
-		st.NewConversations = st.NewConversations + 1
-	case delivery.KindReferral:
-		st.Total = st.Total + 1
-		st.ReturningConversations = st.ReturningConversations + 1
-	case delivery.KindMessageReferral:
-		st.Total = st.Total + 1
-	}
-	if ev.Kind == delivery.KindMessageReferral || source == "ADS" {
-		st.AdReferrals = st.AdReferrals + 1
-	}
-	if source != "" {
-		addSource(st, source)
-	}
-	if _, fields, err := link.DecodeRef(ref); err == nil {
-		for _, f := range fields {
-			addField(st, f.ID, f.Value)
-		}
-	}
-}
-
-func addSource(st *messengerv1.ReferralStats, source string) {
-	if st.BySource == nil {
-		st.BySource = map[string]int64{}
-	}
-	if _, ok := st.BySource[source]; !ok && len(st.BySource) >= maxSources {
-		source = "OTHER"
-	}
-	st.BySource[source] = st.BySource[source] + 1
-}
-
-func addField(st *messengerv1.ReferralStats, id, value string) {
-	var fc *messengerv1.FieldCounts
-	for i := range st.Fields {
-		if st.Fields[i].ID == id {
-			fc = &st.Fields[i]
-		}
-	}
-	if fc == nil {
-		if len(st.Fields) >= maxFieldIDs {
-			return
-		}
-		st.Fields = append(st.Fields, messengerv1.FieldCounts{ID: id})
-		fc = &st.Fields[len(st.Fields)-1]
-	}
-	if fc.Values == nil {
-		fc.Values = map[string]int64{}
-	}
-	if _, ok := fc.Values[value]; ok || len(fc.Values) < messengerv1.MaxFieldValues {
-		fc.Values[value] = fc.Values[value] + 1
-		return
-	}
-	fc.Other = fc.Other + 1
 }
 
 func (a *linkApplier) store(lg *ledger, late int64) {
@@ -191,15 +116,4 @@ func windowStatus(prev *messengerv1.DedupeWindow, w *window, late int64) *messen
 		ws.CoveredSince = &t
 	}
 	return ws
-}
-
-// personOf identifies the person for the unique-people sketch, which keeps only hashes.
-func personOf(ev *delivery.Event) string {
-	if ev.SenderID != "" {
-		return "psid:" + ev.SenderID
-	}
-	if ev.UserRef != "" {
-		return "uref:" + ev.UserRef
-	}
-	return ""
 }

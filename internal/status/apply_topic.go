@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+	"github.com/mmelink/operator/internal/tally"
 )
 
 // topicApplier records what the webhook server learns about a NotificationTopic in status.optIns.
@@ -53,7 +54,7 @@ func (a *topicApplier) apply(it Item) {
 	if st.LastTime == nil || st.LastTime.Before(&t) {
 		st.LastTime = &t
 	}
-	if it.Recipient && it.Event.OptIn.Status == "" {
+	if tally.Confirms(&it.Event, it.Recipient) {
 		st.ConfirmedTime = &t
 		if r := a.t.Status.Registration; r != nil {
 			st.ConfirmedRequestID = r.RequestID

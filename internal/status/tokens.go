@@ -19,6 +19,7 @@ import (
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/delivery"
 	"github.com/mmelink/operator/internal/names"
+	"github.com/mmelink/operator/internal/tally"
 )
 
 // Opt-in tokens live in Secrets owned by their NotificationTopic: a token is what a later send addresses,
@@ -33,9 +34,6 @@ const (
 	MaxTokensPerShard = 1500
 	activeAnnotation  = "messenger.mmelink.io/active"
 	stoppedAnnotation = "messenger.mmelink.io/stopped"
-	tokenStatusActive = "active"
-	tokenStatusStop   = "stopped"
-	maxTokenLength    = 512
 )
 
 // tokenRecord is what a shard stores per token.
@@ -128,7 +126,7 @@ func tokenEvents(items []Item) []*delivery.Event {
 	var evs []*delivery.Event
 	for i := range items {
 		ev := &items[i].Event
-		if ev.Kind == delivery.KindNotificationOptIn && ev.OptIn.Token != "" && len(ev.OptIn.Token) <= maxTokenLength {
+		if tally.SetsToken(ev) {
 			evs = append(evs, ev)
 		}
 	}
@@ -139,14 +137,9 @@ func tokenEvents(items []Item) []*delivery.Event {
 func updateRecord(rec *tokenRecord, ev *delivery.Event) {
 	o := ev.OptIn
 	rec.EventTime = ev.Time.UnixMilli()
-	switch o.Status {
-	case delivery.StatusStop:
-		rec.Status = tokenStatusStop
-	default: // an opt-in, a resume, or a status Meta adds later: the token can be used
-		rec.Status = tokenStatusActive
-		if o.Status == delivery.StatusOptIn && rec.OptInTime == 0 {
-			rec.OptInTime = rec.EventTime
-		}
+	rec.Status = tally.TokenState(ev)
+	if tally.NewOptIn(ev) && rec.OptInTime == 0 {
+		rec.OptInTime = rec.EventTime
 	}
 	setIf := func(dst *string, v string) {
 		if v != "" {
@@ -229,7 +222,7 @@ func saveShard(ctx context.Context, c client.Client, s *corev1.Secret) error {
 		if json.Unmarshal(raw, &rec) != nil {
 			continue
 		}
-		if rec.Status == tokenStatusStop {
+		if rec.Status == tally.TokenStopped {
 			stopped++
 		} else {
 			active++

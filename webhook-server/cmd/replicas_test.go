@@ -156,13 +156,14 @@ type replica struct {
 
 var replicaClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
-// startReplica runs the binary's main as a process of its own on cp, with the files cp holds.
-func startReplica(t *testing.T, cp *controlPlane) *replica {
+// startReplica runs the binary's main as a process of its own on cp, with the files cp holds; extra are
+// more flags.
+func startReplica(t *testing.T, cp *controlPlane, extra ...string) *replica {
 	t.Helper()
 	r := &replica{addr: freeAddr(t)}
-	r.mainProcess = startMain(t, []string{"--bind-address=" + r.addr, "--metrics-bind-address=0", "--health-probe-bind-address=" + freeAddr(t),
+	r.mainProcess = startMain(t, append([]string{"--bind-address=" + r.addr, "--metrics-bind-address=0", "--health-probe-bind-address=" + freeAddr(t),
 		"--kubeconfig=" + cp.kubeconfig, "--app-secret-file=" + filepath.Join(cp.dir, "app-secret"),
-		"--verify-token-file=" + filepath.Join(cp.dir, "verify-token"), "--zap-log-level=error", "--zap-stacktrace-level=panic"})
+		"--verify-token-file=" + filepath.Join(cp.dir, "verify-token"), "--zap-log-level=error", "--zap-stacktrace-level=panic"}, extra...))
 	return r
 }
 

@@ -15,11 +15,15 @@ import (
 // insertEvents stores a flush's events in one statement: the objects not seen before, the events not
 // stored before (ON CONFLICT DO NOTHING: a redelivery, wherever its first delivery landed, inserts
 // nothing), and, for exactly the rows it inserted, one delta row per object, day, kind, source and ref,
-// with the person hashes. It returns how many events it inserted.
+// with the person hashes. Events below the watermark, or more than $12 seconds ahead of the database's
+// clock, are late: not stored. It returns how many events it inserted, and the watermark and horizon it
+// judged by (one statement: one snapshot).
 const insertEvents = `
 WITH objs AS (
 	INSERT INTO mmelink_objects (uid, kind, namespace, name)
 	SELECT DISTINCT u.uid::uuid, u.kind, u.ns, u.name FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(uid, kind, ns, name)
+	WHERE EXISTS (SELECT FROM unnest($5::text[], $7::timestamptz[]) AS e(uid, t)
+		WHERE e.uid = u.uid AND e.t >= (SELECT watermark FROM mmelink_state) AND e.t <= now() + make_interval(secs => $12))
 	ORDER BY 1
 	ON CONFLICT DO NOTHING
 ), ins AS (
@@ -27,6 +31,7 @@ WITH objs AS (
 	SELECT u.uid::uuid, u.fp, u.t, u.kind, u.source, u.ref, u.person
 	FROM unnest($5::text[], $6::bytea[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::bytea[])
 		AS u(uid, fp, t, kind, source, ref, person)
+	WHERE u.t >= (SELECT watermark FROM mmelink_state) AND u.t <= now() + make_interval(secs => $12)
 	ORDER BY 1, 2, 3
 	ON CONFLICT DO NOTHING
 	RETURNING object_uid, event_time, kind, source, ref, person
@@ -36,17 +41,21 @@ WITH objs AS (
 		array_agg(person) FILTER (WHERE person IS NOT NULL)
 	FROM ins GROUP BY 1, 2, 3, 4, 5
 )
-SELECT count(*) FROM ins`
+SELECT (SELECT count(*) FROM ins), watermark, now() + make_interval(secs => $12) FROM mmelink_state`
 
 // upsertTokens sets each token's state from its newest event; an event older than the stored one
 // changes nothing, so stops and resumes are ordered by their timestamps whatever the delivery order.
+// Late events (the filter of insertEvents) set nothing. It is a second statement of the same
+// transaction, so a watermark raised between the two (once a minute, by hours-old events) can at most
+// leave an opt-in's token unset whose event was kept: never count anything twice.
 //
 //nolint:gosec // G101: SQL about tokens, not a credential
 const upsertTokens = `
 INSERT INTO mmelink_tokens AS t (object_uid, token_key, sealed, status, event_time, opt_in_time)
 SELECT u.uid::uuid, u.key, u.sealed, u.status, u.t, CASE WHEN u.optin THEN u.t END
 FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::timestamptz[], $6::bool[])
-	AS u(uid, key, sealed, status, t, optin)
+	AS u(uid, key, sealed, status, t, optin), mmelink_state s
+WHERE u.t >= s.watermark AND u.t <= now() + make_interval(secs => $7)
 ORDER BY 1, 2
 ON CONFLICT (object_uid, token_key) DO UPDATE SET
 	sealed = excluded.sealed, status = excluded.status, event_time = excluded.event_time,
@@ -94,36 +103,43 @@ type flushResult struct {
 	stored, inserted, late int
 }
 
+// commit stores rows in one round trip: the statements go out as one pipeline ending in one Sync, which
+// PostgreSQL runs as one implicit transaction and commits at the Sync; the batch's Close returns once
+// the server is ready again, that is after the commit (with its WAL flush under synchronous_commit)
+// returned. The late filter is in the statements, so that the watermark is read in the transaction that
+// inserts (no round trip before). An event without a time cannot be placed in a partition, so its
+// redelivery could not be checked: it is late like an event below the watermark.
 func (w *Writer) commit(ctx context.Context, rows []row) (flushResult, error) {
 	var res flushResult
-	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		var watermark time.Time
-		var now time.Time
-		if err := tx.QueryRow(ctx, "SELECT watermark, now() FROM mmelink_state").Scan(&watermark, &now); err != nil {
-			return err
+	timed := rows[:0:0]
+	for _, r := range rows {
+		if !r.time.IsZero() {
+			timed = append(timed, r)
 		}
-		kept := rows[:0:0]
-		for _, r := range rows {
-			// An event without a time cannot be placed in a partition, so its redelivery could not be
-			// checked: it is late like an event below the watermark.
-			if r.time.IsZero() || r.time.Before(watermark) || r.time.After(now.Add(w.o.MaxFuture)) {
-				res.late++
-				continue
-			}
-			kept = append(kept, r)
-		}
-		res.stored, res.kept = len(kept), kept
-		if len(kept) == 0 {
-			return nil
-		}
-		b := &pgx.Batch{}
-		b.Queue(insertEvents, w.eventArgs(kept)...).QueryRow(func(r pgx.Row) error { return r.Scan(&res.inserted) })
-		if toks := latestTokens(kept); len(toks) > 0 {
-			b.Queue(upsertTokens, tokenArgs(toks)...)
-		}
-		return tx.SendBatch(ctx, b).Close()
+	}
+	if len(timed) == 0 {
+		res.late = len(rows)
+		return res, nil
+	}
+	var watermark, horizon time.Time
+	b := &pgx.Batch{}
+	b.Queue(insertEvents, w.eventArgs(timed)...).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&res.inserted, &watermark, &horizon)
 	})
-	return res, err
+	if toks := latestTokens(timed); len(toks) > 0 {
+		b.Queue(upsertTokens, append(tokenArgs(toks), w.o.MaxFuture.Seconds())...)
+	}
+	if err := w.pool.SendBatch(ctx, b).Close(); err != nil {
+		return res, err
+	}
+	for _, r := range timed {
+		if !r.time.Before(watermark) && !r.time.After(horizon) {
+			res.kept = append(res.kept, r)
+		}
+	}
+	res.stored = len(res.kept)
+	res.late = len(rows) - res.stored
+	return res, nil
 }
 
 func (w *Writer) eventArgs(rows []row) []any {
@@ -142,7 +158,7 @@ func (w *Writer) eventArgs(rows []row) []any {
 			ouid, okind, ons, oname = append(ouid, r.obj.uid), append(okind, string(r.obj.Kind)), append(ons, r.obj.Namespace), append(oname, r.obj.Name)
 		}
 	}
-	return []any{ouid, okind, ons, oname, uid, fp, times, kind, source, ref, person}
+	return []any{ouid, okind, ons, oname, uid, fp, times, kind, source, ref, person, w.o.MaxFuture.Seconds()}
 }
 
 func tokenArgs(rows []row) []any {

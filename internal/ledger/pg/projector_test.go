@@ -69,11 +69,17 @@ func TestProjectionMatchesTheEmbeddedMode(t *testing.T) {
 	waitCached(t, ca, pgLink)
 
 	ctx := context.Background()
-	if err := w.Write(ctx, mixedEvents(linkTarget(pgLink), 0)); err != nil {
+	// The same events (their times are relative to now: built once) for both links.
+	items := mixedEvents(linkTarget(pgLink), 0)
+	if err := w.Write(ctx, items); err != nil {
 		t.Fatal(err)
 	}
+	embItems := slices.Clone(items)
+	for i := range embItems {
+		embItems[i].Target = linkTarget(embLink)
+	}
 	emb := status.NewStore(c, c, status.Options{})
-	if err := emb.Write(ctx, mixedEvents(linkTarget(embLink), 0)); err != nil {
+	if err := emb.Write(ctx, embItems); err != nil {
 		t.Fatal(err)
 	}
 	p, dirty := newProjector(t, c, dsn)

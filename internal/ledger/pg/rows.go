@@ -9,14 +9,12 @@ import (
 
 	"github.com/mmelink/operator/internal/delivery"
 	"github.com/mmelink/operator/internal/status"
+	"github.com/mmelink/operator/internal/tally"
 )
 
 // kindConfirmed is the stored kind of a NotificationTopic opt-in from the topic's registration
 // recipient: it confirms the registration (status.optIns.confirmedTime).
 const kindConfirmed = "registration_confirmed"
-
-// maxTokenLength matches the embedded mode: longer "tokens" are not Meta's and are not stored.
-const maxTokenLength = 512
 
 // object is a target resolved to its UID.
 type object struct {
@@ -60,28 +58,23 @@ func newRow(k *Keys, obj object, it *status.Item) row {
 	switch obj.Kind {
 	case status.KindTopic:
 		r.ref, r.source = ev.OptIn.Ref, ev.OptIn.Source
-		if it.Recipient && ev.OptIn.Status == delivery.StatusOptIn {
+		if tally.Confirms(ev, it.Recipient) {
 			r.kind = kindConfirmed
 		}
 		r.token = newTokenRow(k, obj, ev)
 	default:
-		r.ref, r.source = ev.Referral.Ref, ev.Referral.Source
-		if ev.Kind == delivery.KindOptIn {
-			r.ref = ev.OptIn.Ref
-		}
+		ref := tally.ReferralOf(ev)
+		r.ref, r.source = ref.Ref, ref.Source
 	}
-	switch {
-	case ev.SenderID != "":
-		r.person = k.Person("psid:" + ev.SenderID)
-	case ev.UserRef != "":
-		r.person = k.Person("uref:" + ev.UserRef)
+	if p := tally.Person(ev); p != "" {
+		r.person = k.Person(p)
 	}
 	return r
 }
 
 func newTokenRow(k *Keys, obj object, ev *delivery.Event) *tokenRow {
 	o := ev.OptIn
-	if ev.Kind != delivery.KindNotificationOptIn || o.Token == "" || len(o.Token) > maxTokenLength {
+	if !tally.SetsToken(ev) {
 		return nil
 	}
 	rec := tokenRecord{Token: o.Token, Frequency: o.Frequency, Timezone: o.Timezone, Ref: o.Ref, Source: o.Source,
@@ -90,10 +83,7 @@ func newTokenRow(k *Keys, obj object, ev *delivery.Event) *tokenRow {
 		rec.TokenExpiry = o.TokenExpiry.UnixMilli()
 	}
 	plain, _ := json.Marshal(rec) // strings and an int: cannot fail
-	t := &tokenRow{key: k.TokenKey(o.Token), status: "active", optIn: o.Status == delivery.StatusOptIn}
-	if o.Status == delivery.StatusStop {
-		t.status = "stopped"
-	}
+	t := &tokenRow{key: k.TokenKey(o.Token), status: tally.TokenState(ev), optIn: tally.NewOptIn(ev)}
 	t.sealed = k.Seal(plain, sealAD(obj.uid, t.key))
 	return t
 }
