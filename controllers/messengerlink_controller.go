@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -50,10 +51,14 @@ type MessengerLinkReconciler struct {
 func (r *MessengerLinkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	link := &messengerv1.MessengerLink{}
 	if err := r.Get(ctx, req.NamespacedName, link); err != nil {
+		if apierrors.IsNotFound(err) {
+			conditionObjects.forget(kindLink, req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !link.DeletionTimestamp.IsZero() {
 		// The ConfigMap is owned by the link and goes with it.
+		conditionObjects.forget(kindLink, req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	before := linkStatusOf(link)
@@ -62,6 +67,7 @@ func (r *MessengerLinkReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := patchStatus(ctx, r.Client, link, before, linkStatusOf(link)); err != nil {
 		return ctrl.Result{}, errors.Join(recErr, err)
 	}
+	conditionObjects.observe(kindLink, req.NamespacedName, link)
 	return result, recErr
 }
 
