@@ -78,10 +78,12 @@ func (r *recorder) Unregister(prometheus.Collector) bool { return true }
 func seriesSuffixes(c prometheus.Collector) []string {
 	histogram := []string{"_bucket", "_sum", "_count"}
 	summary := []string{"", "_sum", "_count"}
+	// A vector without children collects nothing; a single metric (Histogram and Summary share one
+	// method set, so only its data tells them apart) collects itself.
 	switch c.(type) {
-	case *prometheus.HistogramVec, prometheus.Histogram:
+	case *prometheus.HistogramVec:
 		return histogram
-	case *prometheus.SummaryVec, prometheus.Summary:
+	case *prometheus.SummaryVec:
 		return summary
 	}
 	ch := make(chan prometheus.Metric, 64)
