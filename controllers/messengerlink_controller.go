@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -48,10 +49,14 @@ type MessengerLinkReconciler struct {
 func (r *MessengerLinkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	link := &messengerv1.MessengerLink{}
 	if err := r.Get(ctx, req.NamespacedName, link); err != nil {
+		if apierrors.IsNotFound(err) {
+			conditionObjects.forget(kindLink, req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !link.DeletionTimestamp.IsZero() {
 		// The ConfigMap is owned by the link and goes with it.
+		conditionObjects.forget(kindLink, req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	status := newStatusPatcher(r.Client, link, linkStatusOf, false)
@@ -60,6 +65,7 @@ func (r *MessengerLinkReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := status.patch(ctx, link); client.IgnoreNotFound(err) != nil {
 		return ctrl.Result{}, errors.Join(recErr, err)
 	}
+	conditionObjects.observe(kindLink, req.NamespacedName, link)
 	return result, recErr
 }
 

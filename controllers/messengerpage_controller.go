@@ -86,12 +86,14 @@ func (r *MessengerPageReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			failingPages.forget(req.NamespacedName)
+			conditionObjects.forget(kindPage, req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !p.DeletionTimestamp.IsZero() {
 		// Meta's side stays as it is: the subscription and profile serve the Page, not this object.
 		failingPages.forget(req.NamespacedName)
+		conditionObjects.forget(kindPage, req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	run := &pageRun{r: r, p: p, status: newStatusPatcher(r.Client, p, pageStatusOf, false), key: req.NamespacedName, now: time.Now().Truncate(time.Second),
@@ -102,6 +104,7 @@ func (r *MessengerPageReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if perr := run.persist(wctx); perr != nil {
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	conditionObjects.observe(kindPage, req.NamespacedName, p)
 	return res, err
 }
 

@@ -16,5 +16,5 @@ var renders = prometheus.NewCounterVec(prometheus.CounterOpts{
 // controller-runtime's registry, which the manager serves, because the count spans manager restarts
 // within one process (TestRestartRendersAndWritesNothing).
 func init() {
-	metrics.Registry.MustRegister(renders, failingPages)
+	metrics.Registry.MustRegister(MetricCollectors()...)
 }

@@ -91,10 +91,12 @@ func (r *NotificationTopicReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err := r.Get(ctx, req.NamespacedName, t); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.memory.drop(req.NamespacedName)
+			conditionObjects.forget(kindTopic, req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !t.DeletionTimestamp.IsZero() {
+		conditionObjects.forget(kindTopic, req.NamespacedName)
 		return ctrl.Result{}, nil // the ConfigMap and token Secrets are owned by the topic and go with it
 	}
 	rc := &topicRun{r: r, t: t, status: newStatusPatcher(r.Client, t, topicStatusOf, true), key: req.NamespacedName, now: time.Now().Truncate(time.Second),
@@ -111,6 +113,7 @@ func (r *NotificationTopicReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err := rc.persist(wctx); client.IgnoreNotFound(err) != nil { // a deleted topic needs no status
 		return rc.retryAfterWriteFailure(ctx, errors.Join(recErr, err))
 	}
+	conditionObjects.observe(kindTopic, req.NamespacedName, t)
 	return result, recErr
 }
 
