@@ -60,11 +60,16 @@ func New() (*envtest.Environment, error) {
 	}, nil
 }
 
-// Start starts a new environment and returns it with a config for an admin client.
-func Start() (*envtest.Environment, *rest.Config, error) {
+// Start starts a new environment and returns it with a config for an admin client. Each configure
+// function edits the environment before it starts: a test that needs other flags for etcd or the API
+// server sets them there (env.ControlPlane.GetAPIServer().Configure(), env.ControlPlane.Etcd).
+func Start(configure ...func(*envtest.Environment)) (*envtest.Environment, *rest.Config, error) {
 	env, err := New()
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, c := range configure {
+		c(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {
