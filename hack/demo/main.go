@@ -130,12 +130,6 @@ func (d *demo) setup(ctx context.Context) error {
 	if d.env, err = testenv.New(); err != nil {
 		return err
 	}
-	// A loaded machine can take longer than envtest's 20 s to start them.
-	d.env.ControlPlane.GetAPIServer().StartTimeout = 2 * time.Minute
-	if d.env.ControlPlane.Etcd == nil {
-		d.env.ControlPlane.Etcd = &envtest.Etcd{}
-	}
-	d.env.ControlPlane.Etcd.StartTimeout = 2 * time.Minute
 	if _, err := d.env.Start(); err != nil {
 		return fmt.Errorf("starting the control plane: %w", err)
 	}
