@@ -110,7 +110,7 @@ test-install: control-plane build-installer ## Server-side dry run of dist/insta
 		-f config/webhook-server/secret.example.yaml -k config/samples
 
 .PHONY: test-e2e
-test-e2e: build control-plane ## The demo as an end-to-end test: restarts the webhook server mid-traffic and asserts every status field.
+test-e2e: build control-plane ## The demo as an end-to-end test: restarts the webhook server mid-traffic, fires Meta's kill switch, asserts every status field.
 	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
 	KUBEBUILDER_ASSETS=$(ASSETS) $(LOCALBIN)/demo --bin $(LOCALBIN) --kubectl $(KUBECTL) --out demo-output --check
 

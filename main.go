@@ -33,6 +33,7 @@ type options struct {
 	graphURL, graphVersion  string
 	graphPageRate           float64
 	pageRecheck             time.Duration
+	pageFailingAfter        time.Duration
 	// webhook configures the bundled webhook server; --webhook-bind-address=0 turns it off (then run the
 	// webhook-server binary as its own Deployment).
 	webhook webhookserver.Flags
@@ -65,6 +66,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 		"Namespace of the leader-election Lease; default: the pod's own namespace (required with --leader-elect outside a pod).")
 	fs.StringVar(&o.appID, "messenger-app-id", os.Getenv("MMELINK_APP_ID"), "Meta app ID written into Send-to-Messenger snippets, and the app MessengerPages keep subscribed unless spec.appID names another (public; env MMELINK_APP_ID).")
 	fs.DurationVar(&o.pageRecheck, "messengerpage-recheck-interval", controllers.DefaultPageRecheckInterval, "How often a MessengerPage's Page is read again from Meta without a change (each read counts against Meta's 10 profile calls per 10 minutes).")
+	fs.DurationVar(&o.pageFailingAfter, "messengerpage-failing-after", controllers.DefaultWebhookFailingAfter, "How long the webhook server refuses a Page's deliveries before the MessengerPage turns Receiving=False (Meta alerts after 15 minutes and unsubscribes the app after an hour).")
 	fs.IntVar(&o.linkWorkers, "messengerlink-workers", controllers.DefaultWorkers, "MessengerLinks reconciled at once.")
 	fs.StringVar(&o.graphURL, "graph-api-url", graph.DefaultBaseURL, "Root URL of Meta's Graph API (an emulator's in tests and demos).")
 	fs.StringVar(&o.graphVersion, "graph-api-version", graph.DefaultAPIVersion, "Graph API version called unless a NotificationTopic sets spec.graphAPIVersion.")
@@ -97,7 +99,8 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("graph API client: %w", err)
 	}
 	if err := controllers.Setup(ctx, mgr, controllers.Config{AppID: o.appID, LinkWorkers: o.linkWorkers,
-		Graph: gc, GraphPageRate: o.graphPageRate, PageRecheckInterval: o.pageRecheck}); err != nil {
+		Graph: gc, GraphPageRate: o.graphPageRate, PageRecheckInterval: o.pageRecheck,
+		PageFailingAfter: o.pageFailingAfter}); err != nil {
 		return err
 	}
 	var store webhookserver.Drainer

@@ -52,28 +52,36 @@ func bootCluster() error {
 	if cluster.client, err = client.New(cfg, client.Options{Scheme: scheme.New()}); err != nil {
 		return err
 	}
+	cluster.cache, cluster.stop, cluster.done, err = startManager(cfg)
+	return err
+}
+
+// startManager starts a manager on cfg whose cache has the operator's indexes, as the webhook-server
+// binary builds it, and returns its synced cache; stop ends it, and done then receives what Start returned.
+func startManager(cfg *rest.Config) (cache client.Reader, stop context.CancelFunc, done chan error, err error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme.New(),
 		Cache:   index.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 	})
 	if err != nil {
-		return fmt.Errorf("creating manager: %w", err)
+		return nil, nil, nil, fmt.Errorf("creating manager: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		cancel()
-		return err
+		return nil, nil, nil, err
 	}
-	cluster.stop, cluster.done = cancel, make(chan error, 1)
-	go func() { cluster.done <- mgr.Start(ctx) }()
+	done = make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
 	syncCtx, cancelSync := context.WithTimeout(ctx, time.Minute)
 	defer cancelSync()
 	if !mgr.GetCache().WaitForCacheSync(syncCtx) {
-		return errors.New("manager cache did not sync")
+		cancel()
+		<-done
+		return nil, nil, nil, errors.New("manager cache did not sync")
 	}
-	cluster.cache = mgr.GetCache()
-	return nil
+	return mgr.GetCache(), cancel, done, nil
 }
 
 // stopEnv stops the manager and the control plane if a test started them.

@@ -2,9 +2,11 @@ package webhookserver
 
 import (
 	"flag"
+	"time"
 
 	"github.com/go-logr/logr"
 
+	"github.com/mmelink/operator/internal/pagehealth"
 	"github.com/mmelink/operator/internal/status"
 )
 
@@ -22,6 +24,8 @@ type Flags struct {
 	StatusWriters         int
 	// Ledger chooses where events are kept (ledger.go).
 	Ledger LedgerFlags
+	// PageHealthInterval is the least time between two writes of a Page's webhook health.
+	PageHealthInterval time.Duration
 }
 
 // Defaults of the status write budget: see status.DefaultWritesPerSecond for why.
@@ -54,6 +58,8 @@ func (f *Flags) Bind(fs *flag.FlagSet, prefix, addrHelp string) {
 	fs.IntVar(&f.StatusWriters, "status-writers", DefaultStatusWriters,
 		"How many replicas share --status-writes-per-second: the webhook Deployment's replicas (with an "+
 			"autoscaler, its maximum).")
+	fs.DurationVar(&f.PageHealthInterval, prefix+"page-health-interval", pagehealth.DefaultMinInterval,
+		"Least time between two writes of a Page's webhook health (last delivery answered, refusing since) into its MessengerPage.")
 	f.Ledger.Bind(fs)
 }
 
@@ -67,8 +73,9 @@ func (f *Flags) Load(log logr.Logger) (Options, WriterOptions, error) {
 	o := f.Options
 	o.AppSecret, o.VerifyToken, o.Logger = appSecret, verifyToken, log
 	return o, WriterOptions{
-		Status: status.Options{WritesPerSecond: share(f.StatusWritesPerSecond, f.StatusWriters)},
-		Ledger: f.Ledger,
+		Status:             status.Options{WritesPerSecond: share(f.StatusWritesPerSecond, f.StatusWriters)},
+		Ledger:             f.Ledger,
+		PageHealthInterval: f.PageHealthInterval,
 	}, nil
 }
 

@@ -21,6 +21,9 @@ type WriterOptions struct {
 	Status status.Options
 	// Ledger chooses where events are kept (ledger.go); the zero value is the embedded status ledger.
 	Ledger LedgerFlags
+	// PageHealthInterval is the least time between two writes of a Page's webhook health; 0 means
+	// pagehealth.DefaultMinInterval.
+	PageHealthInterval time.Duration
 }
 
 // AddToManager builds the status writer and the server on mgr's cache and client, and adds the server
@@ -65,7 +68,8 @@ func AddToManager(ctx context.Context, mgr manager.Manager, o Options, w WriterO
 		return nil, fmt.Errorf("adding the webhook server to the manager: %w", err)
 	}
 	// Every replica reports what it answered to the MessengerPages, for the kill-switch watchdog.
-	if err := mgr.Add(&pagehealth.Writer{Client: c, Tracker: health, Log: o.Logger.WithName("pagehealth")}); err != nil {
+	if err := mgr.Add(&pagehealth.Writer{Client: c, Tracker: health,
+		MinInterval: w.PageHealthInterval, Log: o.Logger.WithName("pagehealth")}); err != nil {
 		return nil, fmt.Errorf("adding the Page health writer to the manager: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("webhook", srv.ReadyCheck); err != nil {

@@ -36,6 +36,9 @@ type demo struct {
 
 	emulatorURL, webhookURL  string
 	webhookAddr              string
+	pageID                   string
+	webhookKubeconfig        string // the webhook server's own user (killswitch.go)
+	managerMetrics           string // the manager's metrics address in --check mode
 	appSecret, verifyToken   string
 	appSecretFile, tokenFile string
 }
@@ -49,7 +52,8 @@ func main() {
 	flag.DurationVar(&d.timeout, "timeout", 2*time.Minute, "How long to wait for the samples to be Ready and Registered.")
 	flag.BoolVar(&d.keepRunning, "keep-running", false, "Keep everything running after the setup until Ctrl-C (make run-local).")
 	flag.BoolVar(&d.check, "check", false, "Run the demo as an end-to-end test (make test-e2e): restart the webhook server "+
-		"halfway through the traffic, resend a delivery, and assert every status field instead of printing it.")
+		"halfway through the traffic, resend a delivery, and assert every status field instead of printing it; then fail "+
+		"the webhook server's store until Meta's kill switch fires (in seconds) and assert the Page's recovery.")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -87,7 +91,19 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	if d.check {
-		return d.checkStatus(ctx, traffic)
+		if err := d.checkStatus(ctx, traffic); err != nil {
+			return err
+		}
+		start := time.Now()
+		more, err := d.checkKillSwitch(ctx, d.pageID)
+		if err != nil {
+			return err
+		}
+		if err := d.checkStatus(ctx, append(traffic, more...)); err != nil {
+			return err
+		}
+		fmt.Printf("  the kill-switch phase took %s\n", time.Since(start).Round(time.Second))
+		return nil
 	}
 	return d.show(ctx)
 }
@@ -137,6 +153,7 @@ func (d *demo) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.pageID = pageID
 	if err := d.startEmulator(ctx, pageID, token); err != nil {
 		return err
 	}
@@ -149,9 +166,17 @@ func (d *demo) setup(ctx context.Context) error {
 	fmt.Println("  webhook URL:", d.webhookURL)
 
 	step("Starting the manager (controllers; its bundled webhook server is off)")
-	if err := d.start("manager", "--metrics-bind-address=0", "--webhook-bind-address=0",
-		"--health-probe-bind-address=127.0.0.1:0", "--messenger-app-id=1234567890",
-		"--graph-api-url="+d.emulatorURL); err != nil {
+	managerArgs := []string{"--metrics-bind-address=0", "--webhook-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:0", "--messenger-app-id=" + demoAppID, "--graph-api-url=" + d.emulatorURL}
+	if d.check {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		d.managerMetrics = fmt.Sprintf("127.0.0.1:%d", port)
+		managerArgs = append(managerArgs, managerCheckFlags(d.managerMetrics)...)
+	}
+	if err := d.start("manager", managerArgs...); err != nil {
 		return err
 	}
 
@@ -175,9 +200,13 @@ func (d *demo) setup(ctx context.Context) error {
 
 // startWebhookServer starts the webhook server on d.webhookAddr and waits for its readyz.
 func (d *demo) startWebhookServer(ctx context.Context) error {
-	if err := d.start("webhook-server", "--bind-address="+d.webhookAddr, "--metrics-bind-address=0",
-		"--health-probe-bind-address=127.0.0.1:0", "--app-secret-file="+d.appSecretFile,
-		"--verify-token-file="+d.tokenFile); err != nil {
+	args := []string{"--bind-address=" + d.webhookAddr, "--metrics-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:0", "--app-secret-file=" + d.appSecretFile,
+		"--verify-token-file=" + d.tokenFile}
+	if d.check {
+		args = append(args, webhookCheckFlags()...)
+	}
+	if _, err := d.startWith("webhook-server", []string{"KUBECONFIG=" + d.webhookKubeconfig}, args...); err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, "http://"+d.webhookAddr+"/readyz", d.timeout); err != nil {
@@ -203,5 +232,9 @@ func (d *demo) printHandoff() {
 `, d.kubeconfig, d.kubectl, d.webhookURL, d.tokenFile, d.appSecretFile, d.emulatorURL, d.dir,
 		d.kubectl, d.webhookURL, d.verifyToken)
 }
+
+// demoAppID is the Meta app of the demo: the manager keeps it subscribed, the emulator issues the
+// sample's token to it and delivers its webhooks to the webhook server.
+const demoAppID = "1234567890"
 
 func step(msg string) { fmt.Printf("\n==> %s\n", msg) }

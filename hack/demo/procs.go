@@ -76,9 +76,12 @@ func (d *demo) startWith(name string, env []string, args ...string) (stdout *os.
 // startEmulator runs the graph emulator with the sample's Page token (from the environment, not the
 // process list) and reads the URL it prints first.
 func (d *demo) startEmulator(ctx context.Context, pageID, token string) error {
-	out, err := d.startWith("graph-emulator", []string{"GRAPH_EMULATOR_PAGES=" + pageID + "=" + token},
-		"-listen=127.0.0.1:0", "-webhook-url="+d.webhookURL, "-app-secret-file="+d.appSecretFile,
-		"-confirm-delay=1s")
+	args := []string{"-listen=127.0.0.1:0", "-webhook-url=" + d.webhookURL, "-app-secret-file=" + d.appSecretFile,
+		"-confirm-delay=1s", "-app-id=" + demoAppID}
+	if d.check {
+		args = append(args, emulatorCheckFlags()...)
+	}
+	out, err := d.startWith("graph-emulator", []string{"GRAPH_EMULATOR_PAGES=" + pageID + "=" + token}, args...)
 	if err != nil {
 		return err
 	}
@@ -170,17 +173,28 @@ func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 	}
 }
 
+// writeKubeconfig writes the kubeconfig of the demo's user, which kubectl and the manager use, and one of
+// the webhook server's own user (so that the --check outage can tell its requests apart).
 func (d *demo) writeKubeconfig() error {
-	user, err := d.env.AddUser(envtest.User{Name: "demo", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fmt.Errorf("creating the demo user: %w", err)
+	for _, u := range []struct {
+		name string
+		path *string
+		file string
+	}{{"demo", &d.kubeconfig, "kubeconfig"}, {webhookUser, &d.webhookKubeconfig, "webhook-server.kubeconfig"}} {
+		user, err := d.env.AddUser(envtest.User{Name: u.name, Groups: []string{"system:masters"}}, nil)
+		if err != nil {
+			return fmt.Errorf("creating the user %s: %w", u.name, err)
+		}
+		kc, err := user.KubeConfig()
+		if err != nil {
+			return err
+		}
+		*u.path = filepath.Join(d.dir, u.file)
+		if err := os.WriteFile(*u.path, kc, 0o600); err != nil {
+			return err
+		}
 	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	d.kubeconfig = filepath.Join(d.dir, "kubeconfig")
-	return os.WriteFile(d.kubeconfig, kc, 0o600)
+	return nil
 }
 
 // stop sends SIGTERM to p and waits for it (SIGKILL after 10 s); an exit other than a clean one is an error.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -46,25 +47,37 @@ func Assets() (string, error) {
 	return dir, nil
 }
 
+// StartTimeout is how long kube-apiserver and etcd each get to start.
+const StartTimeout = 2 * time.Minute
+
 // New returns an environment with the CRDs from config/crd/bases, not yet started.
 func New() (*envtest.Environment, error) {
 	assets, err := Assets()
 	if err != nil {
 		return nil, err
 	}
-	return &envtest.Environment{
+	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 		Scheme:                scheme.New(),
-	}, nil
+	}
+	// The shared machine (load 30 and more) can take longer than envtest's 20 s to start them.
+	env.ControlPlane.GetAPIServer().StartTimeout = StartTimeout
+	env.ControlPlane.Etcd = &envtest.Etcd{StartTimeout: StartTimeout}
+	return env, nil
 }
 
-// Start starts a new environment and returns it with a config for an admin client.
-func Start() (*envtest.Environment, *rest.Config, error) {
+// Start starts a new environment and returns it with a config for an admin client. Each configure
+// function edits the environment before it starts: a test that needs other flags for etcd or the API
+// server sets them there (env.ControlPlane.GetAPIServer().Configure(), env.ControlPlane.Etcd).
+func Start(configure ...func(*envtest.Environment)) (*envtest.Environment, *rest.Config, error) {
 	env, err := New()
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, c := range configure {
+		c(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -6,8 +6,13 @@
 //
 // Page tokens may also come from GRAPH_EMULATOR_PAGES=ID=TOKEN,ID=TOKEN, which keeps them out of the
 // process list. The tokens are issued to -app-id, whose webhook callback is -webhook-url: Page events go
-// there only while the app is subscribed to the Page. With -webhook-url, every successful opt-in request is answered, after -confirm-delay, by
-// the recipient's signed opt-in delivery to that webhook.
+// there only while the app is subscribed to the Page, retried as Meta retries (-retry-*) and, after
+// -kill-switch-after of continuous failure, no longer: the app is unsubscribed. With -webhook-url, every
+// successful opt-in request is answered, after -confirm-delay, by the recipient's signed opt-in delivery
+// to that webhook.
+//
+// Under /_emulator/ it serves graphtest's control API (publish a Page event, resend a delivery, read the
+// deliveries, kill switches and subscriptions), so that a test in another process can play Meta's side.
 package main
 
 import (
@@ -57,6 +62,11 @@ func run() error {
 	appID := flag.String("app-id", graphtest.DefaultAppID, "the app the Page tokens are issued to; its callback is -webhook-url")
 	killAfter := flag.Duration("kill-switch-after", graphtest.DefaultKillSwitchAfter,
 		"how long deliveries to the app must fail before it is unsubscribed from the Page, as Meta does")
+	retry := graphtest.DefaultRetryPolicy
+	flag.IntVar(&retry.Immediate, "retry-immediate", retry.Immediate, "retries at once after a failed delivery")
+	flag.DurationVar(&retry.First, "retry-first", retry.First, "wait before the first retry after the immediate ones; each next wait doubles")
+	flag.DurationVar(&retry.Max, "retry-max", retry.Max, "longest wait between two retries")
+	flag.DurationVar(&retry.GiveUpAfter, "retry-give-up-after", retry.GiveUpAfter, "how long after its first attempt a delivery is dropped")
 	flag.Var(pages, "page", "a Page and its access token, ID=TOKEN (repeatable; see also GRAPH_EMULATOR_PAGES)")
 	flag.Parse()
 
@@ -72,7 +82,8 @@ func run() error {
 	}
 
 	logger := log.New(os.Stderr, "", log.LstdFlags)
-	emu := graphtest.NewHandler(graphtest.WithLogger(logger.Printf), graphtest.WithKillSwitchAfter(*killAfter))
+	emu := graphtest.NewHandler(graphtest.WithLogger(logger.Printf), graphtest.WithKillSwitchAfter(*killAfter),
+		graphtest.WithWebhookRetries(retry))
 	defer emu.Close()
 	for id, token := range pages {
 		emu.AddPage(id, token)
@@ -95,7 +106,7 @@ func run() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	fmt.Printf("http://%s\n", ln.Addr())
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: emu.Routed(), ReadHeaderTimeout: 5 * time.Second}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
