@@ -11,6 +11,9 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 CRD_REF_DOCS_VERSION ?= v0.3.0
 CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
+# Helm v4.3.1 is built against k8s.io v0.37.1, the main module's Kubernetes version.
+HELM_VERSION ?= v4.3.1
+HELM ?= $(LOCALBIN)/helm
 
 # The local control plane (kube-apiserver, etcd, kubectl) is built from source by hack/control-plane.sh and
 # cached outside the repository; KUBEBUILDER_ASSETS points envtest at it.
@@ -45,6 +48,10 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRDs and RBAC from the markers in the code.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@# The chart cannot read outside its directory: it ships copies (hack/charttest fails when they differ).
+	rm -f charts/mmelink/files/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/mmelink/files/crds/
+	cp config/rbac/role.yaml charts/mmelink/files/manager-role.yaml
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -55,12 +62,14 @@ fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files '*.go')
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (the main module and the chart tests' module).
 	$(GO) vet ./...
+	cd hack/charttest && $(GO) vet ./...
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (config in .golangci.yml).
 	$(GOLANGCI_LINT) run ./...
+	cd hack/charttest && $(GOLANGCI_LINT) run --config ../../.golangci.yml ./...
 
 .PHONY: docs
 docs: crd-ref-docs ## Write the API reference (docs/api-reference.md) from the types' doc comments.
@@ -70,16 +79,16 @@ docs: crd-ref-docs ## Write the API reference (docs/api-reference.md) from the t
 .PHONY: verify
 verify: manifests generate docs ## Fail when generated files or formatting differ from what is committed.
 	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
-	@if [ -n "$$(git status --porcelain -- api config docs/api-reference.md)" ]; then \
+	@if [ -n "$$(git status --porcelain -- api config charts docs/api-reference.md)" ]; then \
 		echo "make manifests generate docs changed committed files; run them and commit the result:"; \
-		git status --porcelain -- api config docs/api-reference.md; git --no-pager diff --stat -- api config docs; exit 1; fi
+		git status --porcelain -- api config charts docs/api-reference.md; git --no-pager diff --stat -- api config charts docs; exit 1; fi
 
 .PHONY: control-plane
 control-plane: ## Build (once) kube-apiserver, etcd and kubectl for tests and the demo.
 	@K8S_VERSION=$(K8S_VERSION) MMELINK_ASSETS=$(ASSETS) hack/control-plane.sh >/dev/null
 
 .PHONY: test
-test: verify vet control-plane test-install test-e2e ## Run all tests against a real kube-apiserver and etcd, and a throwaway PostgreSQL.
+test: verify vet control-plane test-install test-chart test-e2e ## Run all tests against a real kube-apiserver and etcd, and a throwaway PostgreSQL.
 	KUBEBUILDER_ASSETS=$(ASSETS) hack/postgres.sh run $(GO) test $(GOFLAGS_TEST) ./... -coverprofile cover.out
 
 .PHONY: test-postgres
@@ -91,6 +100,10 @@ test-install: control-plane build-installer ## Server-side dry run of dist/insta
 	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) run ./hack/installcheck --kubectl $(KUBECTL) --install dist/install.yaml \
 		--base config/default --component config/ingress --component config/network-policy --component config/bundled-webhook \
 		-f config/webhook-server/secret.example.yaml -k config/samples
+
+.PHONY: test-chart
+test-chart: control-plane helm ## The Helm chart: lint, every toggle dry-run, defaults = dist/install.yaml, the README's install snippets (hack/charttest).
+	cd hack/charttest && KUBEBUILDER_ASSETS=$(ASSETS) HELM=$(HELM) $(GO) test $(GOFLAGS_TEST) -timeout 20m ./...
 
 .PHONY: test-e2e
 test-e2e: build control-plane ## The demo as an end-to-end test: restarts the webhook server mid-traffic and asserts every status field.
@@ -143,6 +156,16 @@ deploy: manifests ## Deploy the operator into the cluster of the current kubecon
 undeploy: ## Remove the operator from the cluster of the current kubeconfig.
 	$(KUBECTL) delete --ignore-not-found -k config/default
 
+HELM_RELEASE ?= mmelink
+HELM_NAMESPACE ?= mmelink-system
+HELM_ARGS ?=
+.PHONY: helm-install
+helm-install: helm ## helm upgrade --install the chart into the cluster of KUBECONFIG (the namespace first, with Pod Security restricted); HELM_ARGS='--set image.tag=dev'.
+	$(KUBECTL) create namespace $(HELM_NAMESPACE) --dry-run=client -o yaml \
+		| $(KUBECTL) label --local -f - -o yaml pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted \
+		| $(KUBECTL) apply --server-side --field-manager=mmelink-make -f -
+	$(HELM) upgrade --install $(HELM_RELEASE) charts/mmelink --namespace $(HELM_NAMESPACE) --wait --timeout 5m $(HELM_ARGS)
+
 .PHONY: build-installer
 build-installer: manifests generate control-plane ## Write dist/install.yaml, the whole operator in one file.
 	mkdir -p dist
@@ -160,6 +183,11 @@ $(CONTROLLER_GEN):
 crd-ref-docs: $(CRD_REF_DOCS)
 $(CRD_REF_DOCS):
 	GOBIN=$(LOCALBIN) GOFLAGS= $(GO) install github.com/elastic/crd-ref-docs@$(CRD_REF_DOCS_VERSION)
+
+.PHONY: helm
+helm: $(HELM) ## Build helm (HELM_VERSION) from the Go module proxy into bin/.
+$(HELM):
+	GOBIN=$(LOCALBIN) GOFLAGS= $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT)
