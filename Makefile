@@ -159,11 +159,18 @@ undeploy: ## Remove the operator from the cluster of the current kubeconfig.
 HELM_RELEASE ?= mmelink
 HELM_NAMESPACE ?= mmelink-system
 HELM_ARGS ?=
+# A directory with the files app-secret and verify-token: helm-install writes the webhook Secret from them
+# first (--wait waits for the webhook server, which does not start without it).
+WEBHOOK_SECRET_DIR ?=
 .PHONY: helm-install
-helm-install: helm ## helm upgrade --install the chart into the cluster of KUBECONFIG (the namespace first, with Pod Security restricted); HELM_ARGS='--set image.tag=dev'.
+helm-install: helm ## helm upgrade --install the chart into the cluster of KUBECONFIG (namespace first, Pod Security restricted); HELM_ARGS, WEBHOOK_SECRET_DIR.
 	$(KUBECTL) create namespace $(HELM_NAMESPACE) --dry-run=client -o yaml \
 		| $(KUBECTL) label --local -f - -o yaml pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted \
 		| $(KUBECTL) apply --server-side --field-manager=mmelink-make -f -
+	@if [ -n "$(WEBHOOK_SECRET_DIR)" ]; then \
+		$(KUBECTL) -n $(HELM_NAMESPACE) create secret generic $(HELM_RELEASE)-webhook --dry-run=client -o yaml \
+			--from-file=app-secret=$(WEBHOOK_SECRET_DIR)/app-secret --from-file=verify-token=$(WEBHOOK_SECRET_DIR)/verify-token \
+			| $(KUBECTL) apply --server-side --field-manager=mmelink-make -f - >/dev/null; fi
 	$(HELM) upgrade --install $(HELM_RELEASE) charts/mmelink --namespace $(HELM_NAMESPACE) --wait --timeout 5m $(HELM_ARGS)
 
 .PHONY: build-installer
