@@ -3,7 +3,6 @@ package charttest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/mmelink/operator/internal/testenv"
 )
@@ -45,7 +47,7 @@ func startAPIServer(crds []string) (*apiServer, error) {
 			ErrorIfCRDPathMissing: true,
 		},
 		kubectlBin: filepath.Join(assets, "kubectl"),
-		dir:     dir,
+		dir:        dir,
 	}
 	if _, err := s.env.Start(); err != nil {
 		_ = os.RemoveAll(dir)
@@ -135,6 +137,7 @@ func sharedServer(t *testing.T) *apiServer {
 }
 
 func TestMain(m *testing.M) {
+	logf.SetLogger(logr.Discard()) // envtest logs through controller-runtime; its output is not the test's
 	code := m.Run()
 	if shared.s != nil {
 		if err := shared.s.stop(); err != nil {
@@ -167,14 +170,21 @@ func (s *apiServer) kubectl(ctx context.Context, stdin []byte, args ...string) (
 // stored. Any warning is a failure, as in hack/installcheck.
 func (s *apiServer) dryRun(t *testing.T, manifest string) {
 	t.Helper()
+	if err := s.dryRunErr(manifest); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *apiServer) dryRunErr(manifest string) error {
 	_, stderr, err := s.kubectl(context.Background(), []byte(manifest),
 		"apply", "--server-side", "--dry-run=server", "--field-manager=charttest", "-f", "-")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if strings.Contains(stderr, "Warning") {
-		t.Fatalf("the API server warned:\n%s", stderr)
+		return fmt.Errorf("the API server warned:\n%s", stderr)
 	}
+	return nil
 }
 
 // getJSON reads one object from the server.
@@ -184,9 +194,10 @@ func (s *apiServer) getJSON(t *testing.T, args ...string) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
+	// Unstructured's decoder, so that integers stay int64.
+	var u unstructured.Unstructured
+	if err := u.UnmarshalJSON([]byte(out)); err != nil {
 		t.Fatalf("kubectl get %s: %v", strings.Join(args, " "), err)
 	}
-	return m
+	return u.Object
 }

@@ -90,6 +90,22 @@ func TestTogglesDryRun(t *testing.T) {
 	}
 }
 
+// TestDryRunCatchesPodSecurity: the dry run above fails on a Pod Security warning, so that its passing
+// means something. The chart's manager without its pod security context is refused.
+func TestDryRunCatchesPodSecurity(t *testing.T) {
+	s := sharedServer(t)
+	objs := decode(t, render(t))
+	d := get(t, objs, "Deployment", "mmelink-controller-manager")
+	unstructured.RemoveNestedField(d.Object, "spec", "template", "spec", "securityContext")
+	b, err := d.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.dryRunErr(string(b)); err == nil || !strings.Contains(err.Error(), "PodSecurity") {
+		t.Fatalf("a Deployment without runAsNonRoot and seccompProfile passed the dry run: %v", err)
+	}
+}
+
 // TestDefaultsEqualInstall: the chart's defaults render what dist/install.yaml (kubectl kustomize
 // config/default) holds, object for object, so that the Helm and the kustomize install never drift. Two
 // differences are by design and asserted as such: the Namespace is rendered only with namespace.create

@@ -57,8 +57,8 @@ func runShell(t *testing.T, s *apiServer, snippet string) string {
 	}
 	work, tools := t.TempDir(), t.TempDir()
 	for link, target := range map[string]string{
-		filepath.Join(work, "charts"): filepath.Join(repoRoot(), "charts"),
-		filepath.Join(work, "config"): filepath.Join(repoRoot(), "config"),
+		filepath.Join(work, "charts"):   filepath.Join(repoRoot(), "charts"),
+		filepath.Join(work, "config"):   filepath.Join(repoRoot(), "config"),
 		filepath.Join(tools, "kubectl"): s.kubectlBin,
 		filepath.Join(tools, "helm"):    helm,
 	} {
