@@ -16,6 +16,9 @@ CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
 # hour on the shared 2 cores; about 14 minutes without them, most dependencies already in the build cache).
 PROMETHEUS_VERSION ?= v0.316.0
 PROMTOOL ?= $(LOCALBIN)/promtool
+# Helm v4.3.1 is built against k8s.io v0.37.1, the main module's Kubernetes version.
+HELM_VERSION ?= v4.3.1
+HELM ?= $(LOCALBIN)/helm
 
 # The local control plane (kube-apiserver, etcd, kubectl) is built from source by hack/control-plane.sh and
 # cached outside the repository; KUBEBUILDER_ASSETS points envtest at it.
@@ -50,6 +53,10 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRDs and RBAC from the markers in the code.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@# The chart cannot read outside its directory: it ships copies (hack/charttest fails when they differ).
+	rm -f charts/mmelink/files/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/mmelink/files/crds/
+	cp config/rbac/role.yaml charts/mmelink/files/manager-role.yaml
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -60,12 +67,14 @@ fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files '*.go')
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (the main module and the chart tests' module).
 	$(GO) vet ./...
+	cd hack/charttest && $(GO) vet ./...
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (config in .golangci.yml).
 	$(GOLANGCI_LINT) run ./...
+	cd hack/charttest && $(GOLANGCI_LINT) run --config ../../.golangci.yml ./...
 
 .PHONY: docs
 docs: crd-ref-docs ## Write the API reference (docs/api-reference.md) from the types' doc comments.
@@ -82,16 +91,16 @@ prometheus-rule: ## Write config/prometheus/prometheusrule.yaml, the PrometheusR
 .PHONY: verify
 verify: manifests generate docs prometheus-rule ## Fail when generated files or formatting differ from what is committed.
 	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
-	@if [ -n "$$(git status --porcelain -- api config docs/api-reference.md)" ]; then \
+	@if [ -n "$$(git status --porcelain -- api config charts docs/api-reference.md)" ]; then \
 		echo "make manifests generate docs changed committed files; run them and commit the result:"; \
-		git status --porcelain -- api config docs/api-reference.md; git --no-pager diff --stat -- api config docs; exit 1; fi
+		git status --porcelain -- api config charts docs/api-reference.md; git --no-pager diff --stat -- api config charts docs; exit 1; fi
 
 .PHONY: control-plane
 control-plane: ## Build (once) kube-apiserver, etcd and kubectl for tests and the demo.
 	@K8S_VERSION=$(K8S_VERSION) MMELINK_ASSETS=$(ASSETS) hack/control-plane.sh >/dev/null
 
 .PHONY: test
-test: verify vet control-plane test-install test-e2e test-alerts ## Run all tests against a real kube-apiserver and etcd, and a throwaway PostgreSQL.
+test: verify vet control-plane test-install test-chart test-e2e test-alerts ## Run all tests against a real kube-apiserver and etcd, and a throwaway PostgreSQL.
 	KUBEBUILDER_ASSETS=$(ASSETS) hack/postgres.sh run $(GO) test $(GOFLAGS_TEST) ./... -coverprofile cover.out
 
 .PHONY: test-postgres
@@ -108,6 +117,10 @@ test-install: control-plane build-installer ## Server-side dry run of dist/insta
 	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) run ./hack/installcheck --kubectl $(KUBECTL) --install dist/install.yaml \
 		--base config/default --component config/ingress --component config/network-policy --component config/bundled-webhook \
 		-f config/webhook-server/secret.example.yaml -k config/samples
+
+.PHONY: test-chart
+test-chart: control-plane helm ## The Helm chart: lint, every toggle dry-run, defaults = dist/install.yaml, the README's install snippets (hack/charttest).
+	cd hack/charttest && KUBEBUILDER_ASSETS=$(ASSETS) HELM=$(HELM) $(GO) test $(GOFLAGS_TEST) -timeout 20m ./...
 
 .PHONY: test-e2e
 test-e2e: build control-plane ## The demo as an end-to-end test: restarts the webhook server mid-traffic, fires Meta's kill switch, asserts every status field.
@@ -174,6 +187,23 @@ deploy: manifests ## Deploy the operator into the cluster of the current kubecon
 undeploy: ## Remove the operator from the cluster of the current kubeconfig.
 	$(KUBECTL) delete --ignore-not-found -k config/default
 
+HELM_RELEASE ?= mmelink
+HELM_NAMESPACE ?= mmelink-system
+HELM_ARGS ?=
+# A directory with the files app-secret and verify-token: helm-install writes the webhook Secret from them
+# first (--wait waits for the webhook server, which does not start without it).
+WEBHOOK_SECRET_DIR ?=
+.PHONY: helm-install
+helm-install: helm ## helm upgrade --install the chart into the cluster of KUBECONFIG (namespace first, Pod Security restricted); HELM_ARGS, WEBHOOK_SECRET_DIR.
+	$(KUBECTL) create namespace $(HELM_NAMESPACE) --dry-run=client -o yaml \
+		| $(KUBECTL) label --local -f - -o yaml pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted \
+		| $(KUBECTL) apply --server-side --field-manager=mmelink-make -f -
+	@if [ -n "$(WEBHOOK_SECRET_DIR)" ]; then \
+		$(KUBECTL) -n $(HELM_NAMESPACE) create secret generic $(HELM_RELEASE)-webhook --dry-run=client -o yaml \
+			--from-file=app-secret=$(WEBHOOK_SECRET_DIR)/app-secret --from-file=verify-token=$(WEBHOOK_SECRET_DIR)/verify-token \
+			| $(KUBECTL) apply --server-side --field-manager=mmelink-make -f - >/dev/null; fi
+	$(HELM) upgrade --install $(HELM_RELEASE) charts/mmelink --namespace $(HELM_NAMESPACE) --wait --timeout 5m $(HELM_ARGS)
+
 .PHONY: build-installer
 build-installer: manifests generate control-plane ## Write dist/install.yaml, the whole operator in one file.
 	mkdir -p dist
@@ -196,6 +226,11 @@ $(CRD_REF_DOCS):
 promtool: $(PROMTOOL)
 $(PROMTOOL):
 	GOBIN=$(LOCALBIN) GOFLAGS=-tags=remove_all_sd $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+
+.PHONY: helm
+helm: $(HELM) ## Build helm (HELM_VERSION) from the Go module proxy into bin/.
+$(HELM):
+	GOBIN=$(LOCALBIN) GOFLAGS= $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT)
