@@ -82,11 +82,13 @@ docs: crd-ref-docs ## Write the API reference (docs/api-reference.md) from the t
 		--output-path=docs/api-reference.md --log-level=WARN
 
 .PHONY: prometheus-rule
-prometheus-rule: ## Write config/prometheus/prometheusrule.yaml, the PrometheusRule around config/prometheus/rules.yaml.
+prometheus-rule: ## Write config/prometheus/prometheusrule.yaml, the PrometheusRule around config/prometheus/rules.yaml, and the chart's copy.
 	@{ echo '# Written by `make prometheus-rule` from rules.yaml: edit that file, not this one.'; \
 	  echo 'apiVersion: monitoring.coreos.com/v1'; echo 'kind: PrometheusRule'; echo 'metadata:'; \
 	  echo '  name: mmelink'; echo 'spec:'; grep -v '^#' config/prometheus/rules.yaml | sed 's/^./  &/'; \
 	} > config/prometheus/prometheusrule.yaml
+	@# The chart ships the same rules (hack/charttest fails when they differ).
+	cp config/prometheus/rules.yaml charts/mmelink/files/prometheus-rules.yaml
 
 .PHONY: verify
 verify: manifests generate docs prometheus-rule ## Fail when generated files or formatting differ from what is committed.
