@@ -258,16 +258,6 @@ func restoreTunables(saved map[string]string) error {
 	return errors.Join(errs...)
 }
 
-// freePort is unused inside the node (its ports are private) but kept for host listeners.
-func freePort(ip string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 func parseIPs(ips ...string) []net.IP {
 	out := make([]net.IP, 0, len(ips))
 	for _, ip := range ips {
