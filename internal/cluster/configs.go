@@ -31,8 +31,10 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.tracing.processor
     [plugins.'io.containerd.cri.v1.images'.pinned_images]
       sandbox = %[5]q
   [plugins.'io.containerd.cri.v1.runtime']
-    # The pods' network namespaces under the state dir, not /run/netns.
-    netns_mounts_under_state_dir = true
+    # root here lacks CAP_SYS_RESOURCE, so no process may lower its oom_score_adj: the kubelet's -998 for
+    # sandboxes would make runc fail ("failed to update /proc/self/oom_score_adj: Permission denied").
+    # This clamps the scores to containerd's own instead.
+    restrict_oom_score_adj = true
     [plugins.'io.containerd.cri.v1.runtime'.containerd]
       default_runtime_name = 'runc'
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
@@ -83,6 +85,7 @@ readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: 10248
 podLogsDir: %q
+volumePluginDir: %q
 authentication:
   anonymous: {enabled: false}
   webhook: {enabled: false}
@@ -95,7 +98,7 @@ serializeImagePulls: false
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-`, c.cg.name, c.containerdSock, c.net.nodeIP(), c.path("kubelet/pods-logs"), c.pki.CA)
+`, c.cg.name, c.containerdSock, c.net.nodeIP(), c.path("kubelet/pods-logs"), c.path("kubelet/volume-plugins"), c.pki.CA)
 }
 
 // kubeProxyConfig: nftables mode (its table lives in the node's network namespace), conntrack left as the
