@@ -21,6 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
 	"github.com/mmelink/operator/internal/cluster"
 	"github.com/mmelink/operator/internal/imagebuild"
 	"github.com/mmelink/operator/internal/testenv"
@@ -55,6 +58,7 @@ func main() {
 	flag.BoolVar(&r.keepLogs, "keep-logs", false, "Keep the cluster's temp dir (logs) even when the run passes.")
 	flag.Parse()
 
+	ctrl.SetLogger(logr.Discard()) // the client's; what matters is printed
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	start := time.Now()
 	err := r.run(ctx)
@@ -104,12 +108,12 @@ func (r *run) run(ctx context.Context) error {
 	}
 	r.appSecret, r.token = r.emulator.appSecret, randomHex(12)
 
-	step("Installing the operator (" + r.install + ")")
-	if err := install(ctx, r.c, Install{Image: image, Dir: r.dir, ManagerArgs: []string{
-		"--graph-api-url=" + r.emulator.url, "--messenger-app-id=1234567890"}}); err != nil {
+	step("Installing the operator (" + r.install + "), the webhook Secret first so that no pod waits for it")
+	if err := r.webhookSecret(ctx); err != nil {
 		return err
 	}
-	if err := r.webhookSecret(ctx); err != nil {
+	if err := install(ctx, r.c, Install{Image: image, Dir: r.dir, ManagerArgs: []string{
+		"--graph-api-url=" + r.emulator.url, "--messenger-app-id=1234567890"}}); err != nil {
 		return err
 	}
 	ip, err := r.c.Run(ctx, "get", "-n", namespace, "service", "mmelink-webhook-server", "-o", "jsonpath={.spec.clusterIP}")

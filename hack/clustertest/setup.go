@@ -119,6 +119,10 @@ func (r *run) webhookSecret(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The namespace as dist/install.yaml declares it; the install applies over it.
+	if _, err := r.c.Run(ctx, "create", "namespace", namespace); err != nil {
+		return err
+	}
 	path := filepath.Join(r.dir, "webhook-secret.yaml")
 	if err := os.WriteFile(path, out, 0o600); err != nil {
 		return err

@@ -79,14 +79,28 @@ func (r *run) traffic(ctx context.Context) ([]delivery, *trafficStats, error) {
 			}
 		}()
 	}
-	deleted := make(chan error, 1)
-	go func() {
-		for answered.Load() < int64(len(traffic)/3) && ctx.Err() == nil {
-			time.Sleep(50 * time.Millisecond)
+	// A third at full speed; then the pod is deleted and the second third is spread over 20 s, across its
+	// preStop sleep, its SIGTERM and its shutdown; the last third once it is gone (and replaced).
+	third := len(traffic) / 3
+	for i, d := range traffic {
+		switch {
+		case i == third:
+			for answered.Load() < int64(third) && ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := r.deleteWebhookPod(ctx); err != nil {
+				close(work)
+				return nil, nil, err
+			}
+		case i > third && i < 2*third:
+			time.Sleep(20 * time.Second / time.Duration(third))
+		case i == 2*third:
+			if err := r.waitGone(ctx, r.deleted.name); err != nil {
+				close(work)
+				return nil, nil, err
+			}
+			fmt.Printf("  pod %s gone after %s; the last third of the deliveries\n", r.deleted.name, time.Since(r.deleted.at).Round(time.Second))
 		}
-		deleted <- r.deleteWebhookPod(ctx)
-	}()
-	for _, d := range traffic {
 		select {
 		case work <- d:
 		case err := <-errs:
@@ -98,9 +112,6 @@ func (r *run) traffic(ctx context.Context) ([]delivery, *trafficStats, error) {
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		return nil, nil, err
-	}
-	if err := <-deleted; err != nil {
 		return nil, nil, err
 	}
 	return traffic, stats, nil
@@ -136,6 +147,12 @@ func status(resp *http.Response) string {
 		return "no answer"
 	}
 	return resp.Status
+}
+
+// waitGone waits until the pod no longer exists.
+func (r *run) waitGone(ctx context.Context, pod string) error {
+	_, err := r.c.Run(ctx, "wait", "-n", namespace, "--for=delete", "pod/"+pod, "--timeout="+r.timeout.String())
+	return err
 }
 
 func (r *run) deleteWebhookPod(ctx context.Context) error {

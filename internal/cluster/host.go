@@ -97,7 +97,7 @@ func (h *holder) wire() (subnet, error) {
 		{"ip", "addr", "add", n.hostIP() + "/24", "dev", n.hostLink()},
 		{"ip", "link", "set", n.hostLink(), "up"},
 		h.in("ip", "link", "set", "lo", "up"),
-		h.in("ip", "addr", "add", n.nodeIP() + "/24", "dev", "eth0"),
+		h.in("ip", "addr", "add", n.nodeIP()+"/24", "dev", "eth0"),
 		h.in("ip", "link", "set", "eth0", "up"),
 		{"ip", "route", "add", n.podCIDR(), "via", n.nodeIP()},
 		{"ip", "route", "add", n.serviceCIDR(), "via", n.nodeIP()},
