@@ -22,7 +22,8 @@ type emulator struct {
 	url, listen, dir string
 	appSecret        string
 	cmd              *exec.Cmd
-	done             chan error
+	done             chan struct{} // closed when the emulator has exited, with its exit in err
+	err              error
 }
 
 func newEmulator(hostIP, dir string) (*emulator, error) {
@@ -60,16 +61,16 @@ func (e *emulator) start(ctx context.Context, bin, webhook string) error {
 		_ = log.Close()
 		return fmt.Errorf("starting the graph emulator (make build): %w", err)
 	}
-	e.done = make(chan error, 1)
-	go func() { e.done <- e.cmd.Wait(); _ = log.Close() }()
+	e.done = make(chan struct{})
+	go func() { e.err = e.cmd.Wait(); _ = log.Close(); close(e.done) }()
 	for i := 0; i < 100; i++ {
 		if conn, err := net.DialTimeout("tcp", e.listen, time.Second); err == nil {
 			_ = conn.Close()
 			return nil
 		}
 		select {
-		case err := <-e.done:
-			return fmt.Errorf("graph emulator exited: %v (log: %s)", err, log.Name())
+		case <-e.done:
+			return fmt.Errorf("graph emulator exited: %w (log: %s)", e.err, log.Name())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):

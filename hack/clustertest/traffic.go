@@ -124,6 +124,9 @@ func (r *run) deliver(ctx context.Context, d delivery, stats *trafficStats) erro
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		resp, err := graphtest.Deliver(actx, r.webhook, r.appSecret, d.envelope)
 		cancel()
+		if resp != nil {
+			_ = resp.Body.Close() // already read by Deliver
+		}
 		if err == nil && resp.StatusCode == http.StatusOK {
 			return nil
 		}
@@ -132,7 +135,10 @@ func (r *run) deliver(ctx context.Context, d delivery, stats *trafficStats) erro
 		}
 		stats.resent.Add(1)
 		if time.Now().After(deadline) {
-			return fmt.Errorf("delivery for %s not answered 200 within %s (last: %v %v)", d.psid, r.timeout, status(resp), err)
+			if err == nil {
+				return fmt.Errorf("delivery for %s not answered 200 within %s (last: %s)", d.psid, r.timeout, status(resp))
+			}
+			return fmt.Errorf("delivery for %s not answered 200 within %s: %w", d.psid, r.timeout, err)
 		}
 		select {
 		case <-ctx.Done():

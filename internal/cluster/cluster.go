@@ -225,7 +225,7 @@ func (c *Cluster) startKubelet(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("node %s not Ready within 3 minutes (%s %v)", NodeName, out, err)
+			return fmt.Errorf("node %s not Ready within 3 minutes (Ready=%q): %w", NodeName, out, err)
 		}
 		if err := c.alive(); err != nil {
 			return err
@@ -280,7 +280,7 @@ func (c *Cluster) alive() error {
 	for _, p := range c.procs {
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited: %v (log: %s)", p.name, p.err, c.path("logs/"+p.name+".log"))
+			return fmt.Errorf("%s exited: %w (log: %s)", p.name, p.err, c.path("logs/"+p.name+".log"))
 		default:
 		}
 	}
