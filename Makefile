@@ -25,6 +25,9 @@ HELM ?= $(LOCALBIN)/helm
 K8S_VERSION ?= 1.37.1
 ASSETS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mmelink/k8s-$(K8S_VERSION)
 KUBECTL ?= $(ASSETS)/kubectl
+# The one-node cluster's kubelet, kube-controller-manager, kube-scheduler, kube-proxy, containerd and CNI
+# plugins, built from source by hack/node.sh (make test-cluster, docs/test-cluster.md).
+NODE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mmelink/node-$(K8S_VERSION)
 
 GO ?= go
 GOFLAGS_TEST ?= -count=1
@@ -102,7 +105,7 @@ control-plane: ## Build (once) kube-apiserver, etcd and kubectl for tests and th
 	@K8S_VERSION=$(K8S_VERSION) MMELINK_ASSETS=$(ASSETS) hack/control-plane.sh >/dev/null
 
 .PHONY: test
-test: verify vet control-plane test-install test-chart test-e2e test-alerts ## Run all tests against a real kube-apiserver and etcd, and a throwaway PostgreSQL.
+test: verify vet control-plane test-install test-chart test-e2e test-alerts test-cluster ## Run all tests against a real kube-apiserver and etcd, and a throwaway PostgreSQL.
 	KUBEBUILDER_ASSETS=$(ASSETS) hack/postgres.sh run $(GO) test $(GOFLAGS_TEST) ./... -coverprofile cover.out
 
 .PHONY: test-postgres
@@ -128,6 +131,15 @@ test-chart: control-plane helm ## The Helm chart: lint, every toggle dry-run, de
 test-e2e: build control-plane ## The demo as an end-to-end test: restarts the webhook server mid-traffic, fires Meta's kill switch, asserts every status field.
 	$(GO) build -o $(LOCALBIN)/demo ./hack/demo
 	KUBEBUILDER_ASSETS=$(ASSETS) $(LOCALBIN)/demo --bin $(LOCALBIN) --kubectl $(KUBECTL) --out demo-output --check
+
+.PHONY: node
+node: ## Build (once) kubelet, kube-controller-manager, kube-scheduler, kube-proxy, containerd and the CNI plugins.
+	@K8S_VERSION=$(K8S_VERSION) MMELINK_NODE=$(NODE) hack/node.sh >/dev/null
+
+.PHONY: test-cluster
+test-cluster: build build-installer control-plane node ## The operator as pods on a one-node cluster built from source, installed from dist/install.yaml (root; docs/test-cluster.md).
+	$(GO) build -o $(LOCALBIN)/clustertest ./hack/clustertest
+	$(LOCALBIN)/clustertest --bin $(LOCALBIN) --control-plane $(ASSETS) --node $(NODE)
 
 .PHONY: bench
 bench: control-plane ## Run the benchmarks (see docs/performance.md).
