@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -140,32 +141,55 @@ type probeStats struct {
 }
 
 // probeFor sends a probe every 100 ms until stop, numbering them from first, calling each after every
-// probe.
+// send. It is an open loop, as Meta's deliveries are: a probe goes out on its tick whether or not the
+// ones before it were answered, so a slow answer shows as latency, not as fewer probes.
 func probeFor(srv *serverProcess, stop <-chan time.Time, first int, each func()) probeStats {
-	var s probeStats
+	type answer struct {
+		n        int
+		at, took time.Duration
+		code     int
+		err      error
+	}
+	var (
+		mu      sync.Mutex
+		answers []answer
+		wg      sync.WaitGroup
+	)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
+loop:
 	for n := first; ; n++ {
 		select {
 		case <-stop:
-			return s
+			break loop
 		case <-tick.C:
 		}
 		at := time.Since(start)
-		code, took, err := probe(srv.addr, n)
-		s.at, s.took = append(s.at, at), append(s.took, took)
-		if err == nil && code == http.StatusOK && n%2 == 0 {
-			s.stored++
-		}
-		if err != nil || code != http.StatusOK {
-			s.errs = append(s.errs, fmt.Sprintf("probe %d (%s) at %v: status %d after %v, error %v; want 200",
-				n, [2]string{"referral", "message"}[n%2], at.Round(time.Millisecond), code, took.Round(time.Millisecond), err))
-		}
+		wg.Go(func() {
+			code, took, err := probe(srv.addr, n)
+			mu.Lock()
+			answers = append(answers, answer{n: n, at: at, took: took, code: code, err: err})
+			mu.Unlock()
+		})
 		if each != nil {
 			each()
 		}
 	}
+	wg.Wait()
+	slices.SortFunc(answers, func(a, b answer) int { return cmp.Compare(a.n, b.n) })
+	var s probeStats
+	for _, a := range answers {
+		s.at, s.took = append(s.at, a.at), append(s.took, a.took)
+		if a.err == nil && a.code == http.StatusOK && a.n%2 == 0 {
+			s.stored++
+		}
+		if a.err != nil || a.code != http.StatusOK {
+			s.errs = append(s.errs, fmt.Sprintf("probe %d (%s) at %v: status %d after %v, error %v; want 200",
+				a.n, [2]string{"referral", "message"}[a.n%2], a.at.Round(time.Millisecond), a.code, a.took.Round(time.Millisecond), a.err))
+		}
+	}
+	return s
 }
 
 // slow counts the probes answered after more than d.
