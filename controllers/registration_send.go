@@ -85,6 +85,18 @@ func (rc *topicRun) call(ctx context.Context, st *messengerv1.RegistrationStatus
 			return ctrl.Result{}, err
 		}
 		st = rc.t.Status.Registration // the write replaced the status with the stored one
+	} else {
+		// A retry first moves its due time past the call (a lease), under the optimistic lock. A run on a
+		// stale cached copy, which still shows the attempt due after this run has made it, then fails
+		// this write with a conflict instead of calling a second time (TestTopicRequestInDoubt saw three
+		// requests where a resolve said retry once); a process that stops mid-call leaves the attempt
+		// due again when the lease ends.
+		lease := metav1.NewTime(ceilSecond(time.Now().Add(2 * callTimeout)))
+		st.NextAttemptTime = &lease
+		if err := rc.persistNow(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
+		st = rc.t.Status.Registration
 	}
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
