@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -100,8 +101,12 @@ func (r *run) audit(ctx context.Context) error {
 		if !badEvents[e.Reason] {
 			continue
 		}
-		// The deleted pod stops answering its readiness probe while it shuts down: expected.
-		if e.InvolvedObject.Name == r.deleted.name && e.Reason == "Unhealthy" && !latest(e.LastTimestamp, e.EventTime).Before(r.deleted.at) {
+		// A deleted pod (mid-traffic, or replaced by an upgrade) stops answering its readiness probe while
+		// it shuts down: expected. An event's lastTimestamp has whole seconds, so one in the second of
+		// the deletion reads as before it.
+		if e.Reason == "Unhealthy" && slices.ContainsFunc(append([]deletedPod{r.deleted}, r.retired...), func(p deletedPod) bool {
+			return e.InvolvedObject.Name == p.name && !latest(e.LastTimestamp, e.EventTime).Before(p.at.Truncate(time.Second))
+		}) {
 			continue
 		}
 		problems = append(problems, fmt.Sprintf("event %s on %s %s: %s", e.Reason, e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message))

@@ -22,14 +22,18 @@ type Install struct {
 	Image       string
 	ManagerArgs []string
 	Dir         string // a temp dir for rendered manifests
+	Helm        string // the helm binary (make helm)
+	// Retired is told of each pod an upgrade replaced, with the time its deletion began.
+	Retired func(deletedPod)
 }
 
 // Installer installs the operator onto the cluster into the mmelink-system namespace. The next install
-// method (the Helm chart: helm install / helm upgrade) is another entry in installers.
+// method is an entry in installers.
 type Installer func(ctx context.Context, c *cluster.Cluster, in Install) error
 
 var installers = map[string]Installer{
 	"kubectl": kubectlApply,
+	"helm":    helmInstall,
 }
 
 // kubectlApply is the README's install: kubectl apply --server-side -f dist/install.yaml, with the

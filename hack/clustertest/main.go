@@ -44,6 +44,8 @@ type run struct {
 	token     string
 	webhook   string // the webhook Service's URL
 	deleted   deletedPod
+	// retired are the pods an upgrade rolled away: their readiness fails while they shut down.
+	retired []deletedPod
 }
 
 func main() {
@@ -52,7 +54,7 @@ func main() {
 	flag.StringVar(&r.bin, "bin", "bin", "Folder holding graph-emulator (make build).")
 	flag.StringVar(&r.controlPlane, "control-plane", filepath.Join(home, "mmelink", "k8s-"+testenv.K8sVersion), "hack/control-plane.sh's output.")
 	flag.StringVar(&r.node, "node", filepath.Join(home, "mmelink", "node-"+testenv.K8sVersion), "hack/node.sh's output.")
-	flag.StringVar(&r.install, "install", "kubectl", "How to install the operator: kubectl.")
+	flag.StringVar(&r.install, "install", "kubectl", "How to install the operator: kubectl (dist/install.yaml) or helm (charts/mmelink, installed then upgraded).")
 	flag.IntVar(&r.deliveries, "deliveries", 120, "How many referral deliveries to send.")
 	flag.DurationVar(&r.timeout, "timeout", 4*time.Minute, "How long to wait for each step (Deployments Available, samples Ready, counts).")
 	flag.BoolVar(&r.keepLogs, "keep-logs", false, "Keep the cluster's temp dir (logs) even when the run passes.")
@@ -112,8 +114,9 @@ func (r *run) run(ctx context.Context) error {
 	if err := r.webhookSecret(ctx); err != nil {
 		return err
 	}
-	if err := install(ctx, r.c, Install{Image: image, Dir: r.dir, ManagerArgs: []string{
-		"--graph-api-url=" + r.emulator.url, "--messenger-app-id=1234567890"}}); err != nil {
+	if err := install(ctx, r.c, Install{Image: image, Dir: r.dir, Helm: filepath.Join(r.bin, "helm"),
+		Retired: func(p deletedPod) { r.retired = append(r.retired, p) }, ManagerArgs: []string{
+			"--graph-api-url=" + r.emulator.url, "--messenger-app-id=1234567890"}}); err != nil {
 		return err
 	}
 	ip, err := r.c.Run(ctx, "get", "-n", namespace, "service", "mmelink-webhook-server", "-o", "jsonpath={.spec.clusterIP}")
