@@ -186,6 +186,13 @@ func TestReferencesResolve(t *testing.T) {
 				if n != tc.metricsTargets {
 					t.Errorf("--set %v: the ServiceMonitor selects %d metrics Services, want %d", tc.sets, n, tc.metricsTargets)
 				}
+				// The alerts group by the namespace label the metrics carry themselves.
+				endpoints, _, _ := unstructured.NestedSlice(o.Object, "spec", "endpoints")
+				for _, e := range endpoints {
+					if honor, _, _ := unstructured.NestedBool(e.(map[string]any), "honorLabels"); !honor {
+						t.Errorf("--set %v: a ServiceMonitor endpoint without honorLabels: the metrics' namespace label becomes exported_namespace", tc.sets)
+					}
+				}
 			}
 		}
 	}
