@@ -7,6 +7,9 @@
 # `go install pkg@version` refuses them. A throwaway wrapper module requires them and replaces each
 # replaced module with its published version instead.
 set -euo pipefail
+# replaces and gomod_of, shared with the other wrapper-module build script.
+# shellcheck source=hack/wrapper-module.sh
+source "$(dirname "${BASH_SOURCE[0]}")/wrapper-module.sh"
 
 K8S_VERSION="${K8S_VERSION:-1.37.1}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
@@ -30,22 +33,6 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
 
-# replaces rewrites a module's "replace X => ./local/path" lines into "replace X => X VERSION". Paths that
-# only guard against bad imports (etcd's ./FORBIDDEN_DEPENDENCY) are dropped.
-replaces() {
-  local gomod="$1" version="$2"
-  awk -v v="$version" '
-    /^replace \(/ { inblock = 1; next }
-    inblock && /^\)/ { inblock = 0; next }
-    /FORBIDDEN/ { next }
-    inblock && $2 == "=>" && $3 ~ /^\.\.?\// { printf "replace %s => %s %s\n", $1, $1, v; next }
-    /^replace / && $3 == "=>" && $4 ~ /^\.\.?\// { printf "replace %s => %s %s\n", $2, $2, v }
-  ' "$gomod"
-}
-
-gomod_of() {
-  (cd "$1" && go mod download -json "$2" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
-}
 
 build_kubernetes() {
   local dir="$work/k8s"

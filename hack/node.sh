@@ -10,6 +10,9 @@
 # published version. containerd and the CNI plugins get a wrapper each, so their dependency graphs never
 # have to agree with Kubernetes'.
 set -euo pipefail
+# replaces and gomod_of, shared with the other wrapper-module build script.
+# shellcheck source=hack/wrapper-module.sh
+source "$(dirname "${BASH_SOURCE[0]}")/wrapper-module.sh"
 
 K8S_VERSION="${K8S_VERSION:-1.37.1}"
 CONTAINERD_VERSION="${CONTAINERD_VERSION:-2.4.2}"
@@ -34,22 +37,6 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
 
-# replaces rewrites a module's "replace X => ./local/path" lines into "replace X => X VERSION"
-# (as hack/control-plane.sh does).
-replaces() {
-  local gomod="$1" version="$2"
-  awk -v v="$version" '
-    /^replace \(/ { inblock = 1; next }
-    inblock && /^\)/ { inblock = 0; next }
-    /FORBIDDEN/ { next }
-    inblock && $2 == "=>" && $3 ~ /^\.\.?\// { printf "replace %s => %s %s\n", $1, $1, v; next }
-    /^replace / && $3 == "=>" && $4 ~ /^\.\.?\// { printf "replace %s => %s %s\n", $2, $2, v }
-  ' "$gomod"
-}
-
-gomod_of() {
-  (cd "$1" && go mod download -json "$2" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
-}
 
 # wrapper DIR MODULE@VERSION PKG... writes a module (unless DIR/go.mod exists) that imports PKG... and
 # requires MODULE@VERSION.
