@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -64,10 +62,7 @@ func TestTwoReplicasWithPostgresLedgerUnderFaultsCountEveryEventOnce(t *testing.
 		}
 		keys[i] = client.ObjectKeyFromObject(l)
 	}
-	replicas := []*replica{startReplica(t, cp, ledgerFlags...), startReplica(t, cp, ledgerFlags...)}
-	for _, r := range replicas {
-		r.waitReady(t)
-	}
+	replicas := startReplicaPair(t, cp, ledgerFlags...)
 
 	// Post i carries events i*perPost .. i*perPost+perPost-1; event e goes to link e%links, from person
 	// e%997, at its own millisecond of the last minutes (within the ledger's retention): distinct events,
@@ -86,19 +81,10 @@ func TestTwoReplicasWithPostgresLedgerUnderFaultsCountEveryEventOnce(t *testing.
 		halted              atomic.Bool
 		answered503Halted   atomic.Int64
 		perSecond           [64]atomic.Int64 // 503s by second of the run, for the log
-		mu                  sync.Mutex
 	)
 	var start time.Time
 	deliver := func(i int) {
-		body := bodyOf(i)
-		for attempt := 0; ; attempt++ {
-			mu.Lock()
-			r := replicas[(i+attempt)%2]
-			mu.Unlock()
-			code := r.post(secret, body)
-			if code == http.StatusOK {
-				return
-			}
+		replicas.deliverUntilOK(secret, bodyOf(i), i, func(code int) {
 			if code == http.StatusServiceUnavailable {
 				answered503.Add(1)
 				perSecond[min(int(time.Since(start)/time.Second), len(perSecond)-1)].Add(1)
@@ -107,48 +93,21 @@ func TestTwoReplicasWithPostgresLedgerUnderFaultsCountEveryEventOnce(t *testing.
 				}
 			}
 			resent.Add(1)
-			time.Sleep(time.Duration(min(attempt+1, 10)) * 20 * time.Millisecond)
-		}
+		})
 	}
 
-	// Open loop, as Meta sends: each delivery leaves at its time, whatever the answers to the others.
 	start = time.Now()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := range posts {
-			time.Sleep(time.Until(start.Add(time.Duration(i) * runFor / posts)))
-			wg.Add(1)
-			go func() { defer wg.Done(); deliver(i) }()
-		}
-	}()
-	apiserver, err := testenv.APIServerPID(cfg.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Until(start.Add(freezeAt)))
-	if err := syscall.Kill(apiserver, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(freezeFor)
-	if err := syscall.Kill(apiserver, syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	wait := sendOpenLoop(start, posts, runFor, deliver)
+	freezeAPIServer(t, cfg.Host, start.Add(freezeAt), freezeFor)
 	time.Sleep(time.Until(start.Add(killAt)))
-	replicas[0].kill(t)
-	restarted := startReplica(t, cp, ledgerFlags...)
-	restarted.waitReady(t)
-	mu.Lock()
-	replicas[0] = restarted
-	mu.Unlock()
+	replicas.restart(t, 0, func() *replica { return startReplica(t, cp, ledgerFlags...) })
 	time.Sleep(time.Until(start.Add(haltAt)))
 	pg.Halt(t)
 	halted.Store(true)
 	time.Sleep(haltFor)
 	halted.Store(false)
 	pg.Resume(t)
-	wg.Wait()
+	wait()
 	t.Logf("%d events in %d deliveries; %d deliveries sent again (%d of them after a 503, %d while PostgreSQL was down)",
 		posts*perPost, posts, resent.Load(), answered503.Load(), answered503Halted.Load())
 	var bySecond []string

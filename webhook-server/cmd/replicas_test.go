@@ -47,10 +47,7 @@ func TestTwoReplicasUnderFaultsCountEveryEventOnce(t *testing.T) {
 	for i := range links {
 		keys[i] = client.ObjectKeyFromObject(cp.claimedLink(t, fmt.Sprintf("link-%02d", i), page, fmt.Sprintf("ref%02d", i)))
 	}
-	replicas := []*replica{startReplica(t, cp), startReplica(t, cp)}
-	for _, r := range replicas {
-		r.waitReady(t)
-	}
+	replicas := startReplicaPair(t, cp)
 
 	// Post i carries events i*perPost .. i*perPost+perPost-1; event e goes to link e%links, from person
 	// e%997, at its own millisecond: distinct events, a known total per link.
@@ -62,60 +59,22 @@ func TestTwoReplicasUnderFaultsCountEveryEventOnce(t *testing.T) {
 		}
 		return fmt.Appendf(nil, `{"object":"page","entry":[{"id":%q,"time":%d,"messaging":[%s]}]}`, page, 1_760_000_000_000+int64(i), strings.Join(evs, ","))
 	}
-	var (
-		resent, answered503 atomic.Int64
-		mu                  sync.Mutex
-	)
+	var resent, answered503 atomic.Int64
 	deliver := func(i int) {
-		body := bodyOf(i)
-		for attempt := 0; ; attempt++ {
-			mu.Lock()
-			r := replicas[(i+attempt)%2]
-			mu.Unlock()
-			code := r.post(secret, body)
-			if code == http.StatusOK {
-				return
-			}
+		replicas.deliverUntilOK(secret, bodyOf(i), i, func(code int) {
 			if code == http.StatusServiceUnavailable {
 				answered503.Add(1)
 			}
 			resent.Add(1)
-			time.Sleep(time.Duration(min(attempt+1, 10)) * 20 * time.Millisecond)
-		}
+		})
 	}
 
-	// Open loop, as Meta sends: each delivery leaves at its time, whatever the answers to the others.
 	start := time.Now()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := range posts {
-			time.Sleep(time.Until(start.Add(time.Duration(i) * runFor / posts)))
-			wg.Add(1)
-			go func() { defer wg.Done(); deliver(i) }()
-		}
-	}()
-	apiserver, err := testenv.APIServerPID(cfg.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Until(start.Add(freezeAt)))
-	if err := syscall.Kill(apiserver, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(freezeFor)
-	if err := syscall.Kill(apiserver, syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	wait := sendOpenLoop(start, posts, runFor, deliver)
+	freezeAPIServer(t, cfg.Host, start.Add(freezeAt), freezeFor)
 	time.Sleep(time.Until(start.Add(killAt)))
-	replicas[0].kill(t)
-	restarted := startReplica(t, cp)
-	restarted.waitReady(t)
-	mu.Lock()
-	replicas[0] = restarted
-	mu.Unlock()
-	wg.Wait()
+	replicas.restart(t, 0, func() *replica { return startReplica(t, cp) })
+	wait()
 	t.Logf("%d events in %d deliveries; %d deliveries sent again (%d of them after a 503)",
 		posts*perPost, posts, resent.Load(), answered503.Load())
 	if answered503.Load() == 0 {
@@ -152,6 +111,88 @@ func TestTwoReplicasUnderFaultsCountEveryEventOnce(t *testing.T) {
 type replica struct {
 	*mainProcess
 	addr string
+}
+
+// replicaPair is the two replicas that deliveries alternate between, as Meta's load balancer would
+// spread them; one may be replaced (killed and started again) during the run.
+type replicaPair struct {
+	mu sync.Mutex
+	r  [2]*replica
+}
+
+// startReplicaPair starts two replicas on cp with the same flags and waits until both are ready.
+func startReplicaPair(t *testing.T, cp *controlPlane, extra ...string) *replicaPair {
+	t.Helper()
+	p := &replicaPair{r: [2]*replica{startReplica(t, cp, extra...), startReplica(t, cp, extra...)}}
+	for _, r := range p.r {
+		r.waitReady(t)
+	}
+	return p
+}
+
+// deliverUntilOK posts delivery i as Meta does: to one replica, then, after every answer but 200
+// (refused is told its code, 0 for no answer), again to the other after a growing pause, until one
+// answers 200.
+func (p *replicaPair) deliverUntilOK(secret, body []byte, i int, refused func(code int)) {
+	for attempt := 0; ; attempt++ {
+		p.mu.Lock()
+		r := p.r[(i+attempt)%2]
+		p.mu.Unlock()
+		code := r.post(secret, body)
+		if code == http.StatusOK {
+			return
+		}
+		refused(code)
+		time.Sleep(time.Duration(min(attempt+1, 10)) * 20 * time.Millisecond)
+	}
+}
+
+// restart kills replica i with SIGKILL and puts the one start returns, once ready, in its place.
+func (p *replicaPair) restart(t *testing.T, i int, start func() *replica) {
+	t.Helper()
+	p.mu.Lock()
+	old := p.r[i]
+	p.mu.Unlock()
+	old.kill(t)
+	r := start()
+	r.waitReady(t)
+	p.mu.Lock()
+	p.r[i] = r
+	p.mu.Unlock()
+}
+
+// sendOpenLoop starts n deliveries spread evenly over d from start, each leaving at its time whatever
+// the answers to the others (an open loop, as Meta sends), and returns a function that waits for all.
+func sendOpenLoop(start time.Time, n int, d time.Duration, deliver func(i int)) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * d / time.Duration(n))))
+			wg.Add(1)
+			go func() { defer wg.Done(); deliver(i) }()
+		}
+	}()
+	return wg.Wait
+}
+
+// freezeAPIServer stops the API server at host with SIGSTOP at the time at, for d, as a stalled node or
+// a long GC pause would.
+func freezeAPIServer(t *testing.T, host string, at time.Time, d time.Duration) {
+	t.Helper()
+	apiserver, err := testenv.APIServerPID(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(at))
+	if err := syscall.Kill(apiserver, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d)
+	if err := syscall.Kill(apiserver, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 }
 
 var replicaClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
