@@ -274,20 +274,5 @@ func TestTwoReplicasKeepExactTotals(t *testing.T) {
 // storeMetric sums a counter of the instance's Store whose label has the value.
 func (in *instance) storeMetric(t testing.TB, name, label, value string) float64 {
 	t.Helper()
-	families, err := in.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if label == "" || hasLabel(m, label, value) {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
+	return counterValue(t, in.reg, name, label, value)
 }

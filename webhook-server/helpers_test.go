@@ -241,3 +241,24 @@ func notificationOptIn(page, sender, topic, title string) string {
 func plainMessage(page string) string {
 	return `{"sender":{"id":"111"},"recipient":{"id":"` + page + `"},"timestamp":1458692752482,"message":{"mid":"m_2","text":"hi"}}`
 }
+
+// counterValue sums a counter over the series with label=value (over all of them when label is "").
+func counterValue(t testing.TB, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if label == "" || hasLabel(m, label, value) {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
