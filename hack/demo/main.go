@@ -215,7 +215,8 @@ func (d *demo) startWebhookServer(ctx context.Context) error {
 	return nil
 }
 
-// printHandoff tells a person how to reach what run-local started.
+// printHandoff tells a person how to reach what run-local started. Secrets are named by their files,
+// never printed: the output ends up in terminals' scrollback and CI logs.
 func (d *demo) printHandoff() {
 	step("Everything is running. Press Ctrl-C to stop it all.")
 	fmt.Printf(`  export KUBECONFIG=%s
@@ -228,9 +229,9 @@ func (d *demo) printHandoff() {
 
   Try:
     %s get mlink,ntopic,mpage -o wide
-    curl '%s?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=42'
+    curl "%s?hub.mode=subscribe&hub.verify_token=$(cat %s)&hub.challenge=42"
 `, d.kubeconfig, d.kubectl, d.webhookURL, d.tokenFile, d.appSecretFile, d.emulatorURL, d.dir,
-		d.kubectl, d.webhookURL, d.verifyToken)
+		d.kubectl, d.webhookURL, d.tokenFile)
 }
 
 // demoAppID is the Meta app of the demo: the manager keeps it subscribed, the emulator issues the
