@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mmelink/operator/internal/delivery"
 	"github.com/mmelink/operator/internal/graph/graphtest"
 )
 
@@ -97,8 +98,10 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("read app secret: %w", err)
 		}
-		emu.AutoConfirm(*webhookURL, strings.TrimSpace(string(secret)), *delay)
-		emu.AddApp(graphtest.App{ID: *appID, Name: "mmelink", CallbackURL: *webhookURL, Secret: strings.TrimSpace(string(secret))})
+		// Read as the webhook server reads it, so that both sign and check with the same bytes.
+		appSecret := string(delivery.TrimSecret(secret))
+		emu.AutoConfirm(*webhookURL, appSecret, *delay)
+		emu.AddApp(graphtest.App{ID: *appID, Name: "mmelink", CallbackURL: *webhookURL, Secret: appSecret})
 	}
 
 	ln, err := net.Listen("tcp", *listen)
