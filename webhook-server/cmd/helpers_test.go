@@ -39,7 +39,7 @@ type controlPlane struct {
 }
 
 // startControlPlane starts a control plane, stopped when the test ends.
-func startControlPlane(t *testing.T) *controlPlane {
+func startControlPlane(t testing.TB) *controlPlane {
 	t.Helper()
 	env, cfg, err := testenv.Start()
 	if err != nil {
@@ -60,7 +60,7 @@ func startControlPlane(t *testing.T) *controlPlane {
 }
 
 // file writes b into the file name of the directory, readable by its owner only, and returns its path.
-func (cp *controlPlane) file(t *testing.T, name string, b []byte) string {
+func (cp *controlPlane) file(t testing.TB, name string, b []byte) string {
 	t.Helper()
 	p := filepath.Join(cp.dir, name)
 	if err := os.WriteFile(p, b, 0o600); err != nil {
@@ -71,7 +71,7 @@ func (cp *controlPlane) file(t *testing.T, name string, b []byte) string {
 
 // claimedLink creates a MessengerLink for page and ref in namespace default and records its claim as
 // the controller would: the webhook server counts only for the link that holds it.
-func (cp *controlPlane) claimedLink(t *testing.T, name, page, ref string) *messengerv1.MessengerLink {
+func (cp *controlPlane) claimedLink(t testing.TB, name, page, ref string) *messengerv1.MessengerLink {
 	t.Helper()
 	l := &messengerv1.MessengerLink{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
@@ -89,7 +89,7 @@ func (cp *controlPlane) claimedLink(t *testing.T, name, page, ref string) *messe
 }
 
 // runInProcess runs the binary's run with o in this process until the test ends; it must then return nil.
-func runInProcess(t *testing.T, o options) {
+func runInProcess(t testing.TB, o options) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
@@ -103,8 +103,8 @@ func runInProcess(t *testing.T, o options) {
 }
 
 // mainProcess is the binary's main in a process of its own: the test binary again, which TestMain turns
-// into main for runMainEnv. Until the test ends it runs, unless killed; then it gets SIGTERM and must
-// exit cleanly within 30 s.
+// into main for runMainEnv. Until the test ends it runs, unless killed or stopped; then it gets SIGTERM and
+// must exit cleanly within 30 s.
 type mainProcess struct {
 	cmd     *exec.Cmd
 	pid     int
@@ -112,11 +112,11 @@ type mainProcess struct {
 	logs    lockedBuffer
 	done    chan struct{}
 	err     error // how it exited, once done is closed
-	killed  bool
+	ended   bool  // killed or stopped: the cleanup has nothing to do
 }
 
 // startMain starts main with args and, besides the test's environment, env.
-func startMain(t *testing.T, args []string, env ...string) *mainProcess {
+func startMain(t testing.TB, args []string, env ...string) *mainProcess {
 	t.Helper()
 	p := &mainProcess{done: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], args...)
@@ -127,26 +127,31 @@ func startMain(t *testing.T, args []string, env ...string) *mainProcess {
 	}
 	p.pid, p.started = p.cmd.Process.Pid, time.Now()
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		if p.killed {
-			return
-		}
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-			if p.err != nil {
-				t.Errorf("webhook-server exited with %v after SIGTERM; its log:\n%s", p.err, tail(p.logs.String()))
-			}
-		case <-time.After(30 * time.Second):
-			_ = p.cmd.Process.Kill()
-			t.Errorf("webhook-server still running 30s after SIGTERM")
-		}
-	})
+	t.Cleanup(func() { p.stop(t) })
 	return p
 }
 
+// stop sends SIGTERM, unless the process was killed or stopped already, and waits for a clean exit.
+func (p *mainProcess) stop(t testing.TB) {
+	t.Helper()
+	if p.ended {
+		return
+	}
+	p.ended = true
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		if p.err != nil {
+			t.Errorf("webhook-server exited with %v after SIGTERM; its log:\n%s", p.err, tail(p.logs.String()))
+		}
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Errorf("webhook-server still running 30s after SIGTERM")
+	}
+}
+
 // waitReady waits until url answers 200, for 30 s at most.
-func (p *mainProcess) waitReady(t *testing.T, url string) {
+func (p *mainProcess) waitReady(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -169,9 +174,9 @@ func (p *mainProcess) waitReady(t *testing.T, url string) {
 var readyClient = &http.Client{Timeout: 5 * time.Second}
 
 // kill ends the process as the kernel's OOM killer or a node failure would: no shutdown at all.
-func (p *mainProcess) kill(t *testing.T) {
+func (p *mainProcess) kill(t testing.TB) {
 	t.Helper()
-	p.killed = true
+	p.ended = true
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +192,7 @@ func signedRequest(url string, secret, body []byte) *http.Request {
 }
 
 // metricsOf returns what the metrics endpoint at addr serves.
-func metricsOf(t *testing.T, addr string) string {
+func metricsOf(t testing.TB, addr string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -202,7 +207,7 @@ func metricsOf(t *testing.T, addr string) string {
 }
 
 // freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

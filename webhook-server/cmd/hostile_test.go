@@ -235,7 +235,7 @@ type attacker struct {
 	done chan time.Time // closed when it exited
 }
 
-func startAttacker(t *testing.T, addr string) *attacker {
+func startAttacker(t testing.TB, addr string) *attacker {
 	t.Helper()
 	a := &attacker{done: make(chan time.Time)}
 	a.cmd = exec.Command("nice", "-n", "5", os.Args[0])
@@ -260,7 +260,7 @@ func (r attackReport) String() string {
 }
 
 // report returns what the attacker reported once it exited.
-func (a *attacker) report(t *testing.T) attackReport {
+func (a *attacker) report(t testing.TB) attackReport {
 	t.Helper()
 	<-a.done
 	if a.err != nil {
@@ -324,7 +324,7 @@ type serverProcess struct {
 
 // startServerProcess starts a control plane with one MessengerLink, which holds its claim, and the
 // binary on it, with the Deployment's flags and memory limit, and waits until it is ready.
-func startServerProcess(t *testing.T) *serverProcess {
+func startServerProcess(t testing.TB) *serverProcess {
 	t.Helper()
 	cp := startControlPlane(t)
 	lnk := cp.claimedLink(t, "probe", probePage, "probe")
@@ -343,7 +343,7 @@ func startServerProcess(t *testing.T) *serverProcess {
 }
 
 // referrals is the probe link's referral total as stored.
-func (p *serverProcess) referrals(t *testing.T) int64 {
+func (p *serverProcess) referrals(t testing.TB) int64 {
 	t.Helper()
 	var l messengerv1.MessengerLink
 	if err := p.c.Get(context.Background(), p.link, &l); err != nil {
@@ -450,7 +450,7 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // raiseFileLimit raises this process's soft limit of open files to at least n (its children inherit it):
 // the idle connections' client ends are file descriptors here.
-func raiseFileLimit(t *testing.T, n uint64) {
+func raiseFileLimit(t testing.TB, n uint64) {
 	t.Helper()
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
@@ -469,7 +469,7 @@ func raiseFileLimit(t *testing.T, n uint64) {
 }
 
 // memory returns the process's resident memory now and at its peak (VmRSS and VmHWM), in bytes.
-func memory(t *testing.T, pid int) (rss, peak int64) {
+func memory(t testing.TB, pid int) (rss, peak int64) {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -121,7 +121,7 @@ type replicaPair struct {
 }
 
 // startReplicaPair starts two replicas on cp with the same flags and waits until both are ready.
-func startReplicaPair(t *testing.T, cp *controlPlane, extra ...string) *replicaPair {
+func startReplicaPair(t testing.TB, cp *controlPlane, extra ...string) *replicaPair {
 	t.Helper()
 	p := &replicaPair{r: [2]*replica{startReplica(t, cp, extra...), startReplica(t, cp, extra...)}}
 	for _, r := range p.r {
@@ -148,7 +148,7 @@ func (p *replicaPair) deliverUntilOK(secret, body []byte, i int, refused func(co
 }
 
 // restart kills replica i with SIGKILL and puts the one start returns, once ready, in its place.
-func (p *replicaPair) restart(t *testing.T, i int, start func() *replica) {
+func (p *replicaPair) restart(t testing.TB, i int, start func() *replica) {
 	t.Helper()
 	p.mu.Lock()
 	old := p.r[i]
@@ -179,7 +179,7 @@ func sendOpenLoop(start time.Time, n int, d time.Duration, deliver func(i int)) 
 
 // freezeAPIServer stops the API server at host with SIGSTOP at the time at, for d, as a stalled node or
 // a long GC pause would.
-func freezeAPIServer(t *testing.T, host string, at time.Time, d time.Duration) {
+func freezeAPIServer(t testing.TB, host string, at time.Time, d time.Duration) {
 	t.Helper()
 	apiserver, err := testenv.APIServerPID(host)
 	if err != nil {
@@ -199,7 +199,7 @@ var replicaClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Tra
 
 // startReplica runs the binary's main as a process of its own on cp, with the files cp holds; extra are
 // more flags.
-func startReplica(t *testing.T, cp *controlPlane, extra ...string) *replica {
+func startReplica(t testing.TB, cp *controlPlane, extra ...string) *replica {
 	t.Helper()
 	r := &replica{addr: freeAddr(t)}
 	r.mainProcess = startMain(t, append([]string{"--bind-address=" + r.addr, "--metrics-bind-address=0", "--health-probe-bind-address=" + freeAddr(t),
@@ -208,7 +208,7 @@ func startReplica(t *testing.T, cp *controlPlane, extra ...string) *replica {
 	return r
 }
 
-func (r *replica) waitReady(t *testing.T) {
+func (r *replica) waitReady(t testing.TB) {
 	t.Helper()
 	r.mainProcess.waitReady(t, "http://"+r.addr+"/readyz")
 }
