@@ -80,9 +80,13 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	cacheOpts, err := index.CacheOptions(cfg)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),
-		Cache:                         index.CacheOptions(),
+		Cache:                         cacheOpts,
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElect,

@@ -27,7 +27,10 @@ func TestManagerCacheHidesTokenSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := index.CacheOptions()
+	opts, err := index.CacheOptions(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts.Scheme = scheme.New()
 	c, err := cache.New(cfg, opts)
 	if err != nil {

@@ -105,9 +105,13 @@ func stopManager() error {
 
 // newManager builds a manager as main.go does, without leader election or metrics endpoint.
 func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
+	cacheOpts, err := index.CacheOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme.New(),
-		Cache:   index.CacheOptions(),
+		Cache:   cacheOpts,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Logger:  managerLog(),
 	})

@@ -227,7 +227,11 @@ func replaceSuiteManager(t *testing.T) {
 func startTopicManager(t *testing.T, funcs interceptor.Funcs) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme.New(), Cache: index.CacheOptions(),
+	cacheOpts, err := index.CacheOptions(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme.New(), Cache: cacheOpts,
 		Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		t.Fatal(err)

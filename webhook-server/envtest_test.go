@@ -59,9 +59,13 @@ func bootCluster() error {
 // startManager starts a manager on cfg whose cache has the operator's indexes, as the webhook-server
 // binary builds it, and returns its synced cache; stop ends it, and done then receives what Start returned.
 func startManager(cfg *rest.Config) (cache client.Reader, stop context.CancelFunc, done chan error, err error) {
+	cacheOpts, err := index.CacheOptions(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme.New(),
-		Cache:   index.CacheOptions(),
+		Cache:   cacheOpts,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 	})
 	if err != nil {

@@ -3,12 +3,15 @@ package webhookserver_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+	"github.com/mmelink/operator/internal/index"
 	"github.com/mmelink/operator/internal/status"
 	"github.com/mmelink/operator/internal/testenv"
 )
@@ -132,4 +135,53 @@ func TestCacheDropsTheLedger(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// The caches read links through a client of their own that leaves ledgers out of lists and watches
+// before anything decodes them (index.WithoutLedgers), while the status writer's read of one object
+// still gets the ledger: the bytes of each, as the API server's answer reaches the decoder.
+func TestCacheListsLinksWithoutTheirLedgers(t *testing.T) {
+	c, _ := startCluster(t)
+	ns := newNamespace(t, c)
+	page := testenv.PageID(ns)
+	key := e2eLink(t, ns, "lean", page, "lean")
+	in := startInstance(t)
+	if code := in.send(body(page, referralAt(page, "p1", "lean", 1_760_000_000_000))); code != http.StatusOK {
+		t.Fatalf("delivery answered %d", code)
+	}
+	st := linkStats(t, key)
+	if st.Ledger == nil || st.Ledger.Window == "" {
+		t.Fatalf("the API server holds no ledger: %+v", st.Ledger)
+	}
+	opts, err := index.CacheOptions(cluster.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(hc *http.Client, path string) string {
+		t.Helper()
+		resp, err := hc.Get(strings.TrimSuffix(cluster.cfg.Host, "/") + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %v %s", path, resp.StatusCode, err, b)
+		}
+		return string(b)
+	}
+	links := "/apis/messenger.mmelink.io/v1alpha1/namespaces/" + ns + "/messengerlinks"
+	for path, wantLedger := range map[string]bool{
+		links:                                  false, // the reflector's list
+		links + "?watch=true&timeoutSeconds=1": false, // and its watch
+		links + "/lean":                        true,  // the status writer's read
+	} {
+		got := get(opts.HTTPClient, path)
+		if !strings.Contains(got, `"total":1`) {
+			t.Errorf("GET %s through the cache's client lost more than the ledger: %s", path, got)
+		}
+		if has := strings.Contains(got, st.Ledger.Window); has != wantLedger {
+			t.Errorf("GET %s through the cache's client: ledger present %v, want %v", path, has, wantLedger)
+		}
+	}
 }

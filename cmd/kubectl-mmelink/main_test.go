@@ -111,7 +111,11 @@ func startWorld() (stop func() error, err error) {
 		return stop, err
 	}
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme.New(), Cache: index.CacheOptions(),
+	cacheOpts, err := index.CacheOptions(cfg)
+	if err != nil {
+		return stop, err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme.New(), Cache: cacheOpts,
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
 	if err != nil {
 		return stop, err

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -21,13 +22,22 @@ const (
 	TopicPageTopic = "messenger.mmelink.io/page-topic"
 )
 
-// CacheOptions limits the cache to what the operator needs: of all ConfigMaps and Secrets in the cluster,
-// only those it manages, so that memory does not grow with unrelated objects; and of each object, all but
-// its managedFields, which nothing here reads (they are about a third of a link), so that memory and the
-// copy made on every read stay smaller.
-func CacheOptions() cache.Options {
+// CacheOptions limits the cache of a binary on cfg to what the operator needs: of all ConfigMaps and
+// Secrets in the cluster, only those it manages, so that memory does not grow with unrelated objects; and
+// of each object, all but its managedFields, which nothing here reads (they are about a third of a link),
+// so that memory and the copy made on every read stay smaller. Links and topics come without their
+// ledgers: the cache lists and watches through a client of its own that leaves them out before decoding
+// (WithoutLedgers), and its transform drops whatever is left.
+func CacheOptions(cfg *rest.Config) (cache.Options, error) {
+	lean := rest.CopyConfig(cfg)
+	lean.Wrap(WithoutLedgers)
+	hc, err := rest.HTTPClientFor(lean)
+	if err != nil {
+		return cache.Options{}, fmt.Errorf("building the cache's HTTP client: %w", err)
+	}
 	managed := labels.SelectorFromSet(labels.Set{messengerv1.ManagedByLabel: messengerv1.ManagedByValue})
 	return cache.Options{
+		HTTPClient: hc,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.ConfigMap{}:              {Label: managed},
 			&corev1.Secret{}:                 {Label: managed},
@@ -35,7 +45,7 @@ func CacheOptions() cache.Options {
 			&messengerv1.NotificationTopic{}: {Transform: stripLedger},
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
-	}
+	}, nil
 }
 
 // stripLedger drops managedFields and the webhook server's ledger from cached links and topics. The

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 )
@@ -11,7 +12,11 @@ import (
 func TestCacheDropsManagedFields(t *testing.T) {
 	link := &messengerv1.MessengerLink{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: map[string]string{"k": "v"},
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}}}}
-	out, err := CacheOptions().DefaultTransform(link)
+	opts, err := CacheOptions(&rest.Config{Host: "https://127.0.0.1:6443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := opts.DefaultTransform(link)
 	if err != nil {
 		t.Fatal(err)
 	}
