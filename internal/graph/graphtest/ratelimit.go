@@ -91,8 +91,7 @@ func (s *Server) admit(page string) (graphError, bool) {
 	if until, ok := s.throttles[page]; ok {
 		if left := until.Sub(now); left > 0 {
 			st.Rejected++
-			return graphError{code: 80006,
-				message:     "(#80006) There have been too many calls from this Page. Wait a bit and try again.",
+			return graphError{code: 80006, message: msgMessengerThrottled,
 				userTitle:   "Page rate limit reached",
 				userMessage: "Too many calls were made for this Page. Please wait and try again.",
 				header:      exhaustedHeaders(page, int(math.Ceil(left.Minutes())))}, true

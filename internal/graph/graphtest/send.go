@@ -124,7 +124,7 @@ func (s *Server) serve(w *answer, r *http.Request, rec *Request, token string) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(token), []byte(expected)) != 1 {
-		s.writeError(w, graphError{code: 190, message: "Invalid OAuth access token - Cannot parse access token"})
+		s.writeError(w, s.badToken(token))
 		return
 	}
 	if e, limited := s.admit(pageID); limited {
