@@ -99,18 +99,19 @@ func defaultMessage(code, subcode int) string {
 		return "(#613) Calls to this api have exceeded the rate limit."
 	case 1200:
 		return "(#1200) Temporary send message failure. Please try again later."
+	case 80001:
+		return "(#80001) There have been too many calls to this Page account. Wait a bit and try again."
 	case 80006:
-		return msgMessengerThrottled
+		return "(#80006) There have been too many messenger api calls to this Page account. Wait a bit and try again."
 	}
 	return fmt.Sprintf("(#%d) Emulated error", code)
 }
 
 // Messages the emulator answers itself, not only for programmed faults.
 const (
-	msgCannotParse        = "Invalid OAuth access token - Cannot parse access token"
-	msgPasswordChanged    = "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons."
-	msgSessionExpired     = "Error validating access token: Session has expired."
-	msgMessengerThrottled = "(#80006) There have been too many calls to this Page account. Wait a bit and try again."
+	msgCannotParse     = "Invalid OAuth access token - Cannot parse access token"
+	msgPasswordChanged = "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons."
+	msgSessionExpired  = "Error validating access token: Session has expired."
 )
 
 // writeError writes e with a fresh fbtrace_id, as Meta does.

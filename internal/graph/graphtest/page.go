@@ -195,7 +195,7 @@ func (s *Server) servePageEdge(w *answer, r *http.Request, rec *Request, token s
 			strings.ToLower(r.Method), node)})
 		return true
 	}
-	if e, limited := s.admit(pageID); limited {
+	if e, limited := s.admit(pageID, edge); limited {
 		s.writeError(w, e)
 		return true
 	}
@@ -236,7 +236,7 @@ func (s *Server) serveSubscribedApps(w *answer, r *http.Request, rec *Request, t
 				"category": "Business", "subscribed_fields": slices.Clone(ps.fields[a])})
 		}
 		s.mu.Unlock()
-		s.writeJSON(w, ti.page, map[string]any{"data": data})
+		s.writeJSON(w, ti.page, "subscribed_apps", map[string]any{"data": data})
 	case http.MethodPost:
 		if !hasPerm(ti, PermManageMetadata) {
 			s.writeError(w, missingPermission(200, PermManageMetadata))
@@ -250,7 +250,7 @@ func (s *Server) serveSubscribedApps(w *answer, r *http.Request, rec *Request, t
 		s.mu.Lock()
 		s.setSubscriptionLocked(s.pageStateLocked(ti.page), ti.app, fields)
 		s.mu.Unlock()
-		s.writeJSON(w, ti.page, map[string]any{"success": true})
+		s.writeJSON(w, ti.page, "subscribed_apps", map[string]any{"success": true})
 	case http.MethodDelete:
 		if !hasPerm(ti, PermManageMetadata) {
 			s.writeError(w, missingPermission(200, PermManageMetadata))
@@ -259,7 +259,7 @@ func (s *Server) serveSubscribedApps(w *answer, r *http.Request, rec *Request, t
 		s.mu.Lock()
 		s.setSubscriptionLocked(s.pageStateLocked(ti.page), ti.app, nil)
 		s.mu.Unlock()
-		s.writeJSON(w, ti.page, map[string]any{"success": true})
+		s.writeJSON(w, ti.page, "subscribed_apps", map[string]any{"success": true})
 	default:
 		s.writeError(w, graphError{code: 100, message: "Unsupported " + strings.ToLower(r.Method) + " request."})
 	}
@@ -313,10 +313,10 @@ func (s *Server) appName(id string) string {
 	return "App " + id
 }
 
-// writeJSON answers 200 with v and the Page's usage headers.
-func (s *Server) writeJSON(w *answer, pageID string, v any) {
+// writeJSON answers 200 with v and the Page's usage headers for edge.
+func (s *Server) writeJSON(w *answer, pageID, edge string, v any) {
 	body, _ := json.Marshal(v)
-	for k, vs := range s.usageHeaders(pageID) {
+	for k, vs := range s.usageHeaders(pageID, edge) {
 		w.Header()[k] = vs
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")

@@ -94,7 +94,7 @@ func (s *Server) serveProfile(w *answer, r *http.Request, rec *Request, ti *toke
 		if len(obj) > 0 {
 			data = append(data, obj)
 		}
-		s.writeJSON(w, ti.page, map[string]any{"data": data})
+		s.writeJSON(w, ti.page, "messenger_profile", map[string]any{"data": data})
 	case http.MethodPost:
 		var set map[string]json.RawMessage
 		if json.Unmarshal(rec.Body, &set) != nil || len(set) == 0 {
@@ -111,7 +111,7 @@ func (s *Server) serveProfile(w *answer, r *http.Request, rec *Request, ti *toke
 			ps.profile[k] = v // a field is replaced whole, as Meta does
 		}
 		s.mu.Unlock()
-		s.writeJSON(w, ti.page, map[string]any{"result": "success"})
+		s.writeJSON(w, ti.page, "messenger_profile", map[string]any{"result": "success"})
 	case http.MethodDelete:
 		var del struct {
 			Fields []string `json:"fields"`
@@ -126,7 +126,7 @@ func (s *Server) serveProfile(w *answer, r *http.Request, rec *Request, ti *toke
 			delete(ps.profile, f)
 		}
 		s.mu.Unlock()
-		s.writeJSON(w, ti.page, map[string]any{"result": "success"})
+		s.writeJSON(w, ti.page, "messenger_profile", map[string]any{"result": "success"})
 	default:
 		s.writeError(w, graphError{code: 100, message: "Unsupported " + strings.ToLower(r.Method) + " request."})
 	}
