@@ -145,6 +145,8 @@ func TestTopicRegistrationErrors(t *testing.T) {
 		{name: "topic restricted", setup: fail(10, 1893063, 0, 1), stalled: "TopicRestricted", inMessage: []string{"(#10/1893063)"}, requests: 1},
 		{name: "recipient opted out", setup: fail(10, 1893015, 0, 1), stalled: "RecipientOptedOut", inMessage: []string{"(#10/1893015)"}, requests: 1},
 		{name: "policy block", setup: fail(368, 0, 0, 1), stalled: "PolicyBlocked", inMessage: []string{"(#368)"}, requests: 1},
+		{name: "outside the messaging window", setup: fail(10, 2018278, 0, 1), stalled: "RecipientUnavailable",
+			inMessage: []string{"(#10/2018278)", "within the last 24 hours"}, requests: 1},
 		{name: "weekly limit on the first attempt", setup: fail(613, 1893016, 0, 1), stalled: "RequestLimitReached",
 			inMessage: []string{"(#613/1893016)", "one opt-in request per title per person per week"}, requests: 1},
 		{name: "an error that echoes the token", stalled: "InvalidRequest", inMessage: []string{"[REDACTED]"}, requests: 1,
@@ -152,6 +154,7 @@ func TestTopicRegistrationErrors(t *testing.T) {
 				emu.SetFault(graphtest.Match{PageID: page}, graphtest.Fault{Code: 100, Message: "(#100) Bad access_token " + token, Times: 1})
 			}},
 		{name: "server errors", setup: fail(2, 0, 0, 2), requests: 3, delivered: true, warning: "Transient"},
+		{name: "temporary send failure", setup: fail(1200, 2018024, 0, 1), requests: 2, delivered: true, warning: "Transient"},
 		{name: "proxy error page", setup: fail(0, 0, http.StatusBadGateway, 1), requests: 2, delivered: true, warning: "Transient"},
 		// The request was sent and the answer lost: it may have arrived, so it is never sent again by itself.
 		{name: "connection dropped after sending", stalled: "RequestInDoubt", requests: 1, warning: "RequestInDoubt",

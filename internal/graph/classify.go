@@ -22,7 +22,7 @@ const (
 const (
 	// ReasonInvalidToken: the access token is invalid or expired (190, 102): re-authenticate.
 	ReasonInvalidToken = "InvalidToken"
-	// ReasonPermissionDenied: the app or token lacks a permission (10, 200-299).
+	// ReasonPermissionDenied: the app or token lacks a permission or capability (3, 10, 200-299).
 	ReasonPermissionDenied = "PermissionDenied"
 	// ReasonRateLimited: throttling (4, 17, 32, 341, 613, 80000-80014, HTTP 429, usage at 100 percent).
 	ReasonRateLimited = "RateLimited"
@@ -34,13 +34,15 @@ const (
 	ReasonTopicRestricted = "TopicRestricted"
 	// ReasonRecipientOptedOut: the person stopped notifications (10/1893015).
 	ReasonRecipientOptedOut = "RecipientOptedOut"
-	// ReasonRecipientUnavailable: the person cannot be messaged now (551), e.g. outside the messaging window.
+	// ReasonRecipientUnavailable: the person cannot be messaged now: 551, or outside the 24-hour messaging
+	// window (10/2018278, 10/2534022).
 	ReasonRecipientUnavailable = "RecipientUnavailable"
 	// ReasonPolicyBlocked: the Page or app is temporarily blocked for a policy violation (368).
 	ReasonPolicyBlocked = "PolicyBlocked"
 	// ReasonInvalidRequest: a parameter is invalid (100), or local validation failed.
 	ReasonInvalidRequest = "InvalidRequest"
-	// ReasonTransient: an outage: codes 1 and 2, HTTP 5xx, network errors, timeouts.
+	// ReasonTransient: an outage: codes 1 and 2, Messenger's temporary send failure (1200), an unknown code
+	// that Meta marks is_transient, HTTP 5xx, network errors, timeouts.
 	ReasonTransient = "Transient"
 	// ReasonUnexpectedResponse: a non-Graph answer that is neither a server error nor throttling (e.g. a
 	// proxy's 404 page, a redirect): usually a wrong base URL.
@@ -57,6 +59,9 @@ const (
 	subcodeTopicNotAllowed       = 1893063 // with 10
 	subcodeFeatureNotAvailable   = 1404170 // with 10
 	subcodeNotificationsDisabled = 2018352 // with 9
+	subcodeOutsideWindow         = 2018278 // with 10: "Message sent outside of allowed window"
+	subcodeOutsideWindowIG       = 2534022 // with 10: the same refusal, as Instagram messaging answers it
+	codeTemporarySendFailure     = 1200    // "Temporary send message failure. Please try again later."
 )
 
 // Classify says whether err is worth retrying. It returns "" for nil. Errors this package did not make
@@ -92,12 +97,14 @@ func classify(err error) (Class, string) {
 }
 
 // classifyError follows the retry / do-not-retry table of the platform reference (section 6): by code and
-// subcode first, by HTTP status only when the body carried no Graph error.
+// subcode first; for a code it does not know, by Meta's is_transient; by HTTP status only after that.
 func classifyError(e *Error) (Class, string) {
 	if c, r, ok := classifyCode(e.Code, e.Subcode); ok {
 		return c, r
 	}
 	switch {
+	case e.Code != 0 && e.IsTransient:
+		return Transient, ReasonTransient
 	case e.HTTPStatus == http.StatusTooManyRequests:
 		return Throttled, ReasonRateLimited
 	case e.HTTPStatus >= 500, e.HTTPStatus == http.StatusRequestTimeout:
@@ -122,12 +129,16 @@ func classifyCode(code, subcode int) (c Class, reason string, ok bool) {
 		return Permanent, ReasonRequestLimitReached, true
 	case code == 10 && subcode == subcodeStoppedNotifications:
 		return Permanent, ReasonRecipientOptedOut, true
+	case code == 10 && (subcode == subcodeOutsideWindow || subcode == subcodeOutsideWindowIG):
+		// Code 10 is "permission denied" in general, but this refusal needs a message from the person,
+		// not a permission.
+		return Permanent, ReasonRecipientUnavailable, true
 	case code == 10 && (subcode == subcodeTopicNotAllowed || subcode == subcodeFeatureNotAvailable),
 		code == 9 && subcode == subcodeNotificationsDisabled:
 		return Permanent, ReasonTopicRestricted, true
 	}
 	switch {
-	case code == 1, code == 2:
+	case code == 1, code == 2, code == codeTemporarySendFailure:
 		return Transient, ReasonTransient, true
 	case code == 4, code == 17, code == 32, code == 341, code == 613,
 		code >= 80000 && code <= 80014:
@@ -135,7 +146,8 @@ func classifyCode(code, subcode int) (c Class, reason string, ok bool) {
 	case code == 190, code == 102:
 		// 102 is "API Session": Meta's docs say the session or token expired, so it is a token problem.
 		return Permanent, ReasonInvalidToken, true
-	case code == 10, code >= 200 && code <= 299:
+	case code == 3, code == 10, code >= 200 && code <= 299:
+		// 3 is "API Method": the app lacks the capability or permission for the call.
 		return Permanent, ReasonPermissionDenied, true
 	case code == 100:
 		return Permanent, ReasonInvalidRequest, true

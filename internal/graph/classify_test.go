@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ func TestClassifyReferenceTable(t *testing.T) {
 	}{
 		// Retry with backoff.
 		{"1 unknown", 500, 1, 0, Transient, ReasonTransient},
+		{"1200 temporary send failure on a 400", 400, 1200, 2018024, Transient, ReasonTransient},
 		{"2 service", 503, 2, 0, Transient, ReasonTransient},
 		{"4 app limit", 400, 4, 0, Throttled, ReasonRateLimited},
 		{"17 user limit", 400, 17, 0, Throttled, ReasonRateLimited},
@@ -43,11 +43,24 @@ func TestClassifyReferenceTable(t *testing.T) {
 		{"100/33 unknown object", 400, 100, 33, Permanent, ReasonInvalidRequest},
 		{"102 session", 400, 102, 0, Permanent, ReasonInvalidToken},
 		{"190 token", 400, 190, 0, Permanent, ReasonInvalidToken},
+		{"190/458 app not installed", 400, 190, 458, Permanent, ReasonInvalidToken},
+		{"190/459 user checkpointed", 400, 190, 459, Permanent, ReasonInvalidToken},
+		{"190/460 password changed", 400, 190, 460, Permanent, ReasonInvalidToken},
 		{"190/463 token expired", 400, 190, 463, Permanent, ReasonInvalidToken},
+		{"190/464 unconfirmed user", 400, 190, 464, Permanent, ReasonInvalidToken},
+		{"190/467 invalid token", 400, 190, 467, Permanent, ReasonInvalidToken},
+		{"190/492 invalid session", 400, 190, 492, Permanent, ReasonInvalidToken},
+		{"3 capability", 400, 3, 0, Permanent, ReasonPermissionDenied},
+		{"230 pages_messaging", 403, 230, 0, Permanent, ReasonPermissionDenied},
 		{"200 permission", 403, 200, 0, Permanent, ReasonPermissionDenied},
 		{"250 permission", 403, 250, 0, Permanent, ReasonPermissionDenied},
 		{"299 permission", 403, 299, 0, Permanent, ReasonPermissionDenied},
 		{"551 person unavailable", 400, 551, 0, Permanent, ReasonRecipientUnavailable},
+		{"551/1545041 person unavailable", 400, 551, 1545041, Permanent, ReasonRecipientUnavailable},
+		// Code 10 is a permission error in general, but not when the 24-hour window has closed.
+		{"10/2018278 outside the messaging window", 400, 10, 2018278, Permanent, ReasonRecipientUnavailable},
+		{"10/2534022 outside the messaging window", 400, 10, 2534022, Permanent, ReasonRecipientUnavailable},
+		{"10/2018065 other permission subcode", 400, 10, 2018065, Permanent, ReasonPermissionDenied},
 		{"368 policy block", 400, 368, 0, Permanent, ReasonPolicyBlocked},
 		{"4/2018354 one per token per 48h", 400, 4, 2018354, Permanent, ReasonRequestLimitReached},
 		{"9/2018352", 400, 9, 2018352, Permanent, ReasonTopicRestricted},
@@ -121,25 +134,6 @@ func TestErrorString(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.want {
 			t.Errorf("Error() = %q\nwant      %q", got, tt.want)
-		}
-	}
-}
-
-func TestParseError(t *testing.T) {
-	h := http.Header{}
-	h.Set("X-Fb-Trace-Id", "fromHeader")
-	body := `{"error":{"message":"m","type":"OAuthException","code":613,"error_subcode":1893016,` +
-		`"error_user_title":"t","error_user_msg":"u","fbtrace_id":"fromBody"}}`
-	e := parseError(400, h, []byte(body))
-	want := Error{HTTPStatus: 400, Code: 613, Subcode: 1893016, Type: "OAuthException", Message: "m",
-		UserTitle: "t", UserMessage: "u", FBTraceID: "fromBody"}
-	if *e != want {
-		t.Errorf("parseError = %+v, want %+v", *e, want)
-	}
-	for _, garbage := range []string{"", "<html>502</html>", `{"error":"text"}`, `{"error":{"code":0}}`, `[1,2]`} {
-		e := parseError(502, h, []byte(garbage))
-		if e.Code != 0 || e.HTTPStatus != 502 || e.FBTraceID != "fromHeader" {
-			t.Errorf("parseError(%q) = %+v, want code 0, status 502, trace from header", garbage, *e)
 		}
 	}
 }

@@ -149,6 +149,14 @@ func TestErrorsFromEmulator(t *testing.T) {
 		{"throttled 4", func(s *graphtest.Server) { s.FailNext(page, 4, 0, 0, 1) }, page, token, Throttled, ReasonRateLimited, 4, 0, 1},
 		{"transient 2", func(s *graphtest.Server) { s.FailNext(page, 2, 0, 503, 5) }, page, token, Transient, ReasonTransient, 2, 0, 1},
 		{"plain 502", func(s *graphtest.Server) { s.FailNext(page, 0, 0, 502, 5) }, page, token, Transient, ReasonTransient, 0, 0, 1},
+		{"temporary send failure", func(s *graphtest.Server) { s.FailNext(page, 1200, 2018024, 0, 1) }, page, token, Transient, ReasonTransient, 1200, 2018024, 1},
+		{"outside the messaging window", func(s *graphtest.Server) { s.FailNext(psid, 10, 2018278, 0, 1) }, page, token, Permanent, ReasonRecipientUnavailable, 10, 2018278, 1},
+		{"unknown code Meta calls transient", func(s *graphtest.Server) {
+			s.SetFault(graphtest.Match{PageID: page}, graphtest.Fault{Code: 4242, IsTransient: true, Times: 1})
+		}, page, token, Transient, ReasonTransient, 4242, 0, 1},
+		{"unknown code", func(s *graphtest.Server) { s.FailNext(page, 4242, 0, 0, 1) }, page, token, Permanent, ReasonGraphError, 4242, 0, 1},
+		{"revoked token", func(s *graphtest.Server) { s.RevokeToken(token) }, page, token, Permanent, ReasonInvalidToken, 190, 460, 1},
+		{"expired token", func(s *graphtest.Server) { s.ExpireToken(token) }, page, token, Permanent, ReasonInvalidToken, 190, 463, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,6 +30,9 @@ type Error struct {
 	UserMessage string
 	// FBTraceID is Meta's support identifier for this failure.
 	FBTraceID string
+	// IsTransient is Graph API's "is_transient": Meta's own word that retrying may succeed. It decides
+	// only for codes this package does not know (see Classify); absent means false.
+	IsTransient bool
 	// RetryAfter is how long the client refuses further calls for the page after a throttling error;
 	// 0 for other errors.
 	RetryAfter time.Duration
@@ -111,31 +114,46 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// graphErrorBody is the JSON shape of Graph API's error answers.
+// graphErrorBody is the JSON shape of Graph API's error answers. Meta documents numbers for code and
+// error_subcode and a boolean for is_transient; SDKs generated from its specs type them as strings, so
+// both are read.
 type graphErrorBody struct {
 	Error *struct {
-		Message     string `json:"message"`
-		Type        string `json:"type"`
-		Code        int    `json:"code"`
-		Subcode     int    `json:"error_subcode"`
-		UserTitle   string `json:"error_user_title"`
-		UserMessage string `json:"error_user_msg"`
-		FBTraceID   string `json:"fbtrace_id"`
+		Message     string   `json:"message"`
+		Type        string   `json:"type"`
+		Code        number   `json:"code"`
+		Subcode     number   `json:"error_subcode"`
+		IsTransient flexBool `json:"is_transient"`
+		UserTitle   string   `json:"error_user_title"`
+		UserMessage string   `json:"error_user_msg"`
+		FBTraceID   string   `json:"fbtrace_id"`
 	} `json:"error"`
 }
 
-// parseError turns a failed response into an *Error; a body that is not a Graph error leaves Code at 0.
+// flexBool accepts true, false, "true", "false" and null; anything else is false.
+type flexBool bool
+
+func (b *flexBool) UnmarshalJSON(data []byte) error {
+	*b = flexBool(strings.EqualFold(strings.Trim(string(data), `"`), "true"))
+	return nil
+}
+
+// parseError turns a failed response into an *Error; a body that is not a Graph error (or whose code is
+// not a positive whole number) leaves Code at 0.
 func parseError(status int, header http.Header, body []byte) *Error {
 	e := &Error{HTTPStatus: status}
 	var gb graphErrorBody
-	if json.Unmarshal(body, &gb) == nil && gb.Error != nil && gb.Error.Code != 0 {
-		e.Code = gb.Error.Code
-		e.Subcode = gb.Error.Subcode
-		e.Type = gb.Error.Type
-		e.Message = gb.Error.Message
-		e.UserTitle = gb.Error.UserTitle
-		e.UserMessage = gb.Error.UserMessage
-		e.FBTraceID = gb.Error.FBTraceID
+	if json.Unmarshal(body, &gb) == nil && gb.Error != nil {
+		if code, ok := gb.Error.Code.id(); ok {
+			e.Code = code
+			e.Subcode, _ = gb.Error.Subcode.id()
+			e.Type = gb.Error.Type
+			e.Message = gb.Error.Message
+			e.UserTitle = gb.Error.UserTitle
+			e.UserMessage = gb.Error.UserMessage
+			e.FBTraceID = gb.Error.FBTraceID
+			e.IsTransient = bool(gb.Error.IsTransient)
+		}
 	}
 	if e.FBTraceID == "" {
 		e.FBTraceID = header.Get("X-Fb-Trace-Id")

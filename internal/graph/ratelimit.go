@@ -26,6 +26,9 @@ type UsageCounts struct {
 	CallCount    float64
 	TotalTime    float64
 	TotalCPUTime float64
+	// RegainAccessIn is estimated_time_to_regain_access (minutes), which Meta documents only for
+	// X-Business-Use-Case-Usage; honoured here too when present, since it can only lengthen a pause.
+	RegainAccessIn time.Duration
 }
 
 // Max returns the highest of the three percentages.
@@ -69,9 +72,15 @@ func (u Usage) MaxPercent() float64 {
 	return m
 }
 
-// RegainAfter returns the longest estimated time to regain access in X-Business-Use-Case-Usage.
+// RegainAfter returns the longest estimated time to regain access in the headers (in practice
+// X-Business-Use-Case-Usage).
 func (u Usage) RegainAfter() time.Duration {
 	var d time.Duration
+	for _, c := range []*UsageCounts{u.App, u.Page} {
+		if c != nil {
+			d = max(d, c.RegainAccessIn)
+		}
+	}
 	for _, entries := range u.BusinessUseCase {
 		for _, e := range entries {
 			d = max(d, e.RegainAccessIn)
@@ -114,6 +123,15 @@ func (n *number) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// id returns n as an error code or subcode: a positive whole number below 2^31.
+func (n number) id() (int, bool) {
+	f := float64(n)
+	if f < 1 || f >= 1<<31 || f != math.Trunc(f) {
+		return 0, false
+	}
+	return int(f), true
+}
+
 // percent keeps a header's percentage within [0, 1000] so that nonsense cannot overflow anything.
 func (n number) percent() float64 {
 	return min(max(float64(n), 0), 1000)
@@ -123,6 +141,13 @@ type countsJSON struct {
 	CallCount    number `json:"call_count"`
 	TotalTime    number `json:"total_time"`
 	TotalCPUTime number `json:"total_cputime"`
+	Regain       number `json:"estimated_time_to_regain_access"`
+}
+
+// regain turns estimated_time_to_regain_access (minutes) into a duration within [0, maxRegain].
+func (n number) regain() time.Duration {
+	m := min(max(float64(n), 0), maxRegain.Minutes())
+	return time.Duration(m * float64(time.Minute))
 }
 
 func parseCounts(v string) *UsageCounts {
@@ -134,7 +159,7 @@ func parseCounts(v string) *UsageCounts {
 		return nil
 	}
 	return &UsageCounts{CallCount: c.CallCount.percent(), TotalTime: c.TotalTime.percent(),
-		TotalCPUTime: c.TotalCPUTime.percent()}
+		TotalCPUTime: c.TotalCPUTime.percent(), RegainAccessIn: c.Regain.regain()}
 }
 
 func parseBUC(v string) map[string][]BusinessUseCaseUsage {
@@ -144,7 +169,6 @@ func parseBUC(v string) map[string][]BusinessUseCaseUsage {
 	var raw map[string][]struct {
 		Type string `json:"type"`
 		countsJSON
-		Regain number `json:"estimated_time_to_regain_access"`
 	}
 	if json.Unmarshal([]byte(v), &raw) != nil || len(raw) == 0 {
 		return nil
@@ -152,13 +176,12 @@ func parseBUC(v string) map[string][]BusinessUseCaseUsage {
 	out := make(map[string][]BusinessUseCaseUsage, len(raw))
 	for id, entries := range raw {
 		for _, e := range entries {
-			regain := min(max(float64(e.Regain), 0), maxRegain.Minutes())
 			out[id] = append(out[id], BusinessUseCaseUsage{
 				Type:           e.Type,
 				CallCount:      e.CallCount.percent(),
 				TotalTime:      e.TotalTime.percent(),
 				TotalCPUTime:   e.TotalCPUTime.percent(),
-				RegainAccessIn: time.Duration(regain * float64(time.Minute)),
+				RegainAccessIn: e.Regain.regain(),
 			})
 		}
 	}

@@ -38,6 +38,18 @@ func TestParseUsage(t *testing.T) {
 			3, 0, false},
 		{"regain capped at a day", header(HeaderBusinessUseCaseUsage, `{"1":[{"estimated_time_to_regain_access":1e12}]}`),
 			0, 24 * time.Hour, true},
+		// Meta documents the regain time only in X-Business-Use-Case-Usage; elsewhere it is honoured too.
+		{"page usage regain", header(HeaderPageUsage, `{"call_count":100,"total_time":3,"total_cputime":3,"estimated_time_to_regain_access":12}`),
+			100, 12 * time.Minute, true},
+		{"app usage regain as a string", header(HeaderAppUsage, `{"call_count":20,"estimated_time_to_regain_access":"1.5"}`),
+			20, 90 * time.Second, true},
+		{"longest regain of several", header(HeaderAppUsage, `{"estimated_time_to_regain_access":3}`, HeaderBusinessUseCaseUsage,
+			`{"1":[{"type":"messenger","estimated_time_to_regain_access":9}],"2":[{"type":"pages","estimated_time_to_regain_access":4}]}`),
+			0, 9 * time.Minute, true},
+		{"several entries for one ID", header(HeaderBusinessUseCaseUsage,
+			`{"1":[{"type":"pages","call_count":12},{"type":"messenger","call_count":99,"total_time":100}]}`), 100, 0, true},
+		{"header key case", header("x-business-use-case-usage", `{"1":[{"type":"messenger","estimated_time_to_regain_access":1}]}`),
+			0, time.Minute, true},
 		{"negative regain ignored", header(HeaderBusinessUseCaseUsage, `{"1":[{"estimated_time_to_regain_access":-5}]}`), 0, 0, false},
 		{"percent capped", header(HeaderAppUsage, `{"call_count":1e300}`), 1000, 0, true},
 		// Malformed headers are ignored.

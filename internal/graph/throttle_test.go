@@ -94,6 +94,61 @@ func TestRateLimitWithoutRegainUsesDefaultPause(t *testing.T) {
 	}
 }
 
+// TestThrottledWaitFromHeaders: a throttled answer pauses the Page for the regain time of whichever
+// usage header gives one (the longest), else for the default pause; a regain time on any other answer
+// pauses the Page too.
+func TestThrottledWaitFromHeaders(t *testing.T) {
+	buc := func(minutes float64) string {
+		return fmt.Sprintf(`{%q:[{"type":"messenger","call_count":100,"total_cputime":40,"total_time":60,`+
+			`"estimated_time_to_regain_access":%g}]}`, page, minutes)
+	}
+	tests := []struct {
+		name   string
+		code   int
+		header http.Header
+		class  Class
+		pause  time.Duration
+	}{
+		{"80006 with BUC regain", 80006, header(HeaderBusinessUseCaseUsage, buc(7)), Throttled, 7 * time.Minute},
+		{"613 with BUC regain", 613, header(HeaderBusinessUseCaseUsage, buc(2)), Throttled, 2 * time.Minute},
+		{"32 with regain in X-Page-Usage", 32, header(HeaderPageUsage, `{"call_count":100,"estimated_time_to_regain_access":4}`),
+			Throttled, 4 * time.Minute},
+		{"4 at 100 percent without regain", 4, header(HeaderAppUsage, `{"call_count":100,"total_time":5,"total_cputime":5}`),
+			Throttled, 45 * time.Second},
+		{"17 without headers", 17, nil, Throttled, 45 * time.Second},
+		{"longest regain wins", 80006, header(HeaderBusinessUseCaseUsage, buc(3), HeaderPageUsage,
+			`{"call_count":100,"estimated_time_to_regain_access":5}`), Throttled, 5 * time.Minute},
+		{"regain on a permanent error", 100, header(HeaderBusinessUseCaseUsage, buc(3)), Permanent, 3 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil, WithThrottlePause(45*time.Second))
+			f.emu.SetFault(graphtest.Match{PageID: page}, graphtest.Fault{Code: tt.code, Header: tt.header, Times: 1})
+			_, err := f.send("T")
+			if Classify(err) != tt.class {
+				t.Fatalf("err = %v: class %q, want %q", err, Classify(err), tt.class)
+			}
+			if d := f.client.PausedFor(page); d != tt.pause {
+				t.Errorf("PausedFor = %v, want %v", d, tt.pause)
+			}
+			if d, ok := RetryAfter(err); tt.class == Throttled && (!ok || d != tt.pause) {
+				t.Errorf("RetryAfter = %v, %v; want %v", d, ok, tt.pause)
+			}
+			f.clock.Advance(tt.pause - time.Second)
+			if _, err := f.send("T"); !errors.As(err, new(*ThrottledError)) {
+				t.Errorf("a second before the end: %v, want a local pause", err)
+			}
+			f.clock.Advance(time.Second)
+			if _, err := f.send("T"); err != nil {
+				t.Errorf("at the end of the pause: %v", err)
+			}
+			if n := len(f.emu.Requests()); n != 2 {
+				t.Errorf("%d requests reached Meta, want 2", n)
+			}
+		})
+	}
+}
+
 // TestTokenNeverInErrors drives every failure path and looks for the token in the error text.
 func TestTokenNeverInErrors(t *testing.T) {
 	ok := OptInRequest{RecipientID: psid, Title: "T"}

@@ -19,8 +19,12 @@ type Fault struct {
 	// answer is that status with a plain, non-Graph body (like a proxy's 502 page).
 	Code    int
 	Subcode int
-	// HTTPStatus of the answer. Default for Graph errors: 500 for codes 1 and 2, 400 otherwise.
+	// HTTPStatus of the answer. Default for Graph errors: Meta's for the code (500 for 1 and 2, 403 for
+	// permission errors, 400 otherwise).
 	HTTPStatus int
+	// IsTransient sets "is_transient": true in the error body whatever the code; by default it is set for
+	// the codes Meta marks so (outages and throttling).
+	IsTransient bool
 	// Type, Message, UserTitle and UserMessage fill the error body; defaults resemble Meta's for the code.
 	Type        string
 	Message     string
@@ -146,44 +150,10 @@ func (s *Server) applyFault(w *answer, f *Fault) bool {
 		return true
 	}
 	e := graphError{status: f.HTTPStatus, code: f.Code, subcode: f.Subcode, typ: f.Type, message: f.Message,
-		userTitle: f.UserTitle, userMessage: f.UserMessage, header: f.Header}
+		userTitle: f.UserTitle, userMessage: f.UserMessage, header: f.Header, transient: f.IsTransient}
 	if e.message == "" {
-		e.message = defaultMessage(f.Code)
-	}
-	if e.status == 0 && (f.Code == 1 || f.Code == 2) {
-		e.status = http.StatusInternalServerError
+		e.message = defaultMessage(f.Code, f.Subcode)
 	}
 	s.writeError(w, e)
 	return true
-}
-
-// defaultMessage resembles Meta's message for a code.
-func defaultMessage(code int) string {
-	switch code {
-	case 1:
-		return "An unknown error occurred"
-	case 2:
-		return "An unexpected error has occurred. Please retry your request later."
-	case 4:
-		return "(#4) Application request limit reached"
-	case 10:
-		return "(#10) This message is sent outside of allowed window."
-	case 17:
-		return "(#17) User request limit reached"
-	case 32:
-		return "(#32) Page request limit reached"
-	case 100:
-		return "(#100) Invalid parameter"
-	case 190:
-		return "Invalid OAuth access token - Cannot parse access token"
-	case 200:
-		return "(#200) Requires pages_messaging permission to manage the object"
-	case 368:
-		return "(#368) The action attempted has been deemed abusive or is otherwise disallowed"
-	case 551:
-		return "(#551) This person isn't available right now."
-	case 613:
-		return "(#613) Calls to this api have exceeded the rate limit."
-	}
-	return fmt.Sprintf("(#%d) Emulated error", code)
 }

@@ -3,7 +3,6 @@ package graphtest
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -80,6 +79,7 @@ func (s *Server) AddPageToken(pageID, token string, o TokenOptions) {
 		s.pages[pageID] = token
 	}
 	s.tokens[token] = &tokenInfo{page: pageID, app: o.AppID, perms: slices.Clone(o.Permissions)}
+	delete(s.invalidated, token)
 	s.pageStateLocked(pageID)
 }
 
@@ -92,8 +92,13 @@ func (s *Server) SetPermissions(token string, perms ...string) {
 	}
 }
 
-// RevokeToken makes a token invalid (code 190), as a password change or an expiry does.
-func (s *Server) RevokeToken(token string) {
+// RevokeToken makes a token invalid as a password change does: calls with it fail with 190/460.
+func (s *Server) RevokeToken(token string) { s.invalidateToken(token, 460) }
+
+// ExpireToken makes a token invalid as its expiry does: calls with it fail with 190/463.
+func (s *Server) ExpireToken(token string) { s.invalidateToken(token, 463) }
+
+func (s *Server) invalidateToken(token string, subcode int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.tokens, token)
@@ -102,6 +107,19 @@ func (s *Server) RevokeToken(token string) {
 			s.pages[id] = ""
 		}
 	}
+	s.invalidated[token] = subcode
+}
+
+// badToken is Meta's answer to a token it does not accept: why it was invalidated, or that it cannot
+// be parsed.
+func (s *Server) badToken(token string) graphError {
+	s.mu.Lock()
+	sub := s.invalidated[token]
+	s.mu.Unlock()
+	if sub == 0 {
+		return graphError{code: 190, message: msgCannotParse}
+	}
+	return graphError{code: 190, subcode: sub, message: defaultMessage(190, sub)}
 }
 
 // Subscriptions returns the apps subscribed to a Page and their fields.
@@ -137,58 +155,6 @@ func (s *Server) setSubscriptionLocked(ps *pageState, appID string, fields []str
 	ps.fields[appID] = slices.Clone(fields)
 }
 
-// Profile returns a Page's Get Started payload (ok false: no button) and domain allowlist.
-func (s *Server) Profile(pageID string) (getStarted string, ok bool, domains []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ps := s.pageStates[pageID]
-	if ps == nil {
-		return "", false, nil
-	}
-	if raw, has := ps.profile["get_started"]; has {
-		var gs struct{ Payload string }
-		_ = json.Unmarshal(raw, &gs)
-		getStarted, ok = gs.Payload, true
-	}
-	if raw, has := ps.profile["whitelisted_domains"]; has {
-		_ = json.Unmarshal(raw, &domains)
-	}
-	return getStarted, ok, domains
-}
-
-// SetProfile changes a Page's profile as a bot would, without a request: a non-nil getStarted sets the
-// button ("" removes it), non-nil domains replace the allowlist (empty removes it).
-func (s *Server) SetProfile(pageID string, getStarted *string, domains []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ps := s.pageStateLocked(pageID)
-	if getStarted != nil {
-		if *getStarted == "" {
-			delete(ps.profile, "get_started")
-		} else {
-			ps.profile["get_started"], _ = json.Marshal(map[string]string{"payload": *getStarted})
-		}
-	}
-	if domains != nil {
-		if len(domains) == 0 {
-			delete(ps.profile, "whitelisted_domains")
-		} else {
-			ps.profile["whitelisted_domains"], _ = json.Marshal(domains)
-		}
-	}
-}
-
-// ProfileCalls counts the messenger_profile requests a Page received (answered or refused).
-func (s *Server) ProfileCalls(pageID string) int {
-	n := 0
-	for _, r := range s.Requests() {
-		if r.PageID == pageID && r.Edge == "messenger_profile" {
-			n++
-		}
-	}
-	return n
-}
-
 // pageEdge matches /{version}/{page-id|me}/{subscribed_apps|messenger_profile}.
 var pageEdge = regexp.MustCompile(`^/(v[0-9]+\.[0-9]+)/([0-9]+|me)/(subscribed_apps|messenger_profile)/?$`)
 
@@ -221,7 +187,7 @@ func (s *Server) servePageEdge(w *answer, r *http.Request, rec *Request, token s
 		s.writeError(w, graphError{code: 190, message: "An active access token must be used to query information about the current user."})
 		return true
 	case ti == nil:
-		s.writeError(w, graphError{code: 190, message: "Invalid OAuth access token - Cannot parse access token"})
+		s.writeError(w, s.badToken(token))
 		return true
 	case node != "me" && node != ti.page:
 		s.writeError(w, graphError{code: 100, subcode: 33, message: fmt.Sprintf("Unsupported %s request. Object with ID "+
@@ -229,7 +195,7 @@ func (s *Server) servePageEdge(w *answer, r *http.Request, rec *Request, token s
 			strings.ToLower(r.Method), node)})
 		return true
 	}
-	if e, limited := s.admit(pageID); limited {
+	if e, limited := s.admit(pageID, edge); limited {
 		s.writeError(w, e)
 		return true
 	}
@@ -270,7 +236,7 @@ func (s *Server) serveSubscribedApps(w *answer, r *http.Request, rec *Request, t
 				"category": "Business", "subscribed_fields": slices.Clone(ps.fields[a])})
 		}
 		s.mu.Unlock()
-		s.writeJSON(w, ti.page, map[string]any{"data": data})
+		s.writeJSON(w, ti.page, "subscribed_apps", map[string]any{"data": data})
 	case http.MethodPost:
 		if !hasPerm(ti, PermManageMetadata) {
 			s.writeError(w, missingPermission(200, PermManageMetadata))
@@ -284,7 +250,7 @@ func (s *Server) serveSubscribedApps(w *answer, r *http.Request, rec *Request, t
 		s.mu.Lock()
 		s.setSubscriptionLocked(s.pageStateLocked(ti.page), ti.app, fields)
 		s.mu.Unlock()
-		s.writeJSON(w, ti.page, map[string]any{"success": true})
+		s.writeJSON(w, ti.page, "subscribed_apps", map[string]any{"success": true})
 	case http.MethodDelete:
 		if !hasPerm(ti, PermManageMetadata) {
 			s.writeError(w, missingPermission(200, PermManageMetadata))
@@ -293,7 +259,7 @@ func (s *Server) serveSubscribedApps(w *answer, r *http.Request, rec *Request, t
 		s.mu.Lock()
 		s.setSubscriptionLocked(s.pageStateLocked(ti.page), ti.app, nil)
 		s.mu.Unlock()
-		s.writeJSON(w, ti.page, map[string]any{"success": true})
+		s.writeJSON(w, ti.page, "subscribed_apps", map[string]any{"success": true})
 	default:
 		s.writeError(w, graphError{code: 100, message: "Unsupported " + strings.ToLower(r.Method) + " request."})
 	}
@@ -340,140 +306,6 @@ func subscribedFields(r *http.Request, body []byte) ([]string, *graphError) {
 	return out, nil
 }
 
-func (s *Server) serveProfile(w *answer, r *http.Request, rec *Request, ti *tokenInfo) {
-	if !hasPerm(ti, PermMessaging) {
-		s.writeError(w, missingPermission(230, PermMessaging))
-		return
-	}
-	if e := s.profileBudget(ti.page); e != nil {
-		s.writeError(w, *e)
-		return
-	}
-	switch r.Method {
-	case http.MethodGet:
-		want := strings.Split(r.URL.Query().Get("fields"), ",")
-		if want[0] == "" {
-			s.writeError(w, graphError{code: 100, message: "(#100) The parameter fields is required"})
-			return
-		}
-		s.mu.Lock()
-		obj := map[string]json.RawMessage{}
-		for k, v := range s.pageStateLocked(ti.page).profile {
-			if slices.Contains(want, k) {
-				obj[k] = v
-			}
-		}
-		s.mu.Unlock()
-		data := []any{}
-		if len(obj) > 0 {
-			data = append(data, obj)
-		}
-		s.writeJSON(w, ti.page, map[string]any{"data": data})
-	case http.MethodPost:
-		var set map[string]json.RawMessage
-		if json.Unmarshal(rec.Body, &set) != nil || len(set) == 0 {
-			s.writeError(w, graphError{code: 100, message: "(#100) Requires one of the params: get_started, whitelisted_domains, greeting, persistent_menu, ice_breakers"})
-			return
-		}
-		if e := validateProfile(set); e != nil {
-			s.writeError(w, *e)
-			return
-		}
-		s.mu.Lock()
-		ps := s.pageStateLocked(ti.page)
-		for k, v := range set {
-			ps.profile[k] = v // a field is replaced whole, as Meta does
-		}
-		s.mu.Unlock()
-		s.writeJSON(w, ti.page, map[string]any{"result": "success"})
-	case http.MethodDelete:
-		var del struct {
-			Fields []string `json:"fields"`
-		}
-		if json.Unmarshal(rec.Body, &del) != nil || len(del.Fields) == 0 {
-			s.writeError(w, graphError{code: 100, message: "(#100) The parameter fields is required"})
-			return
-		}
-		s.mu.Lock()
-		ps := s.pageStateLocked(ti.page)
-		for _, f := range del.Fields {
-			delete(ps.profile, f)
-		}
-		s.mu.Unlock()
-		s.writeJSON(w, ti.page, map[string]any{"result": "success"})
-	default:
-		s.writeError(w, graphError{code: 100, message: "Unsupported " + strings.ToLower(r.Method) + " request."})
-	}
-}
-
-// profileBudget applies Meta's 10 calls per 10 minutes per Page to messenger_profile; refused calls do
-// not count.
-func (s *Server) profileBudget(pageID string) *graphError {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ps := s.pageStateLocked(pageID)
-	now := s.now()
-	ps.profileCalls = slices.DeleteFunc(ps.profileCalls, func(t time.Time) bool { return now.Sub(t) >= s.profileWindow })
-	if len(ps.profileCalls) >= s.profileLimit {
-		return &graphError{code: 613, message: "(#613) Calls to this api have exceeded the rate limit.",
-			userTitle:   "Messenger Profile rate limit reached",
-			userMessage: fmt.Sprintf("A Page may make %d Messenger Profile calls per %s.", s.profileLimit, s.profileWindow)}
-	}
-	ps.profileCalls = append(ps.profileCalls, now)
-	return nil
-}
-
-// validateProfile checks get_started and whitelisted_domains as Meta does.
-func validateProfile(set map[string]json.RawMessage) *graphError {
-	if raw, ok := set["get_started"]; ok {
-		var gs struct {
-			Payload *string `json:"payload"`
-		}
-		if json.Unmarshal(raw, &gs) != nil || gs.Payload == nil || *gs.Payload == "" {
-			return invalid("get_started[payload]", "is required")
-		}
-		if len(*gs.Payload) > 1000 {
-			return invalid("get_started[payload]", "must be at most 1000 characters long")
-		}
-	}
-	if raw, ok := set["whitelisted_domains"]; ok {
-		var domains []string
-		if json.Unmarshal(raw, &domains) != nil {
-			return invalid("whitelisted_domains", "must be an array")
-		}
-		if len(domains) > MaxDomains {
-			return &graphError{code: 100, message: fmt.Sprintf("(#100) whitelisted_domains can have at most %d domains", MaxDomains)}
-		}
-		for i, d := range domains {
-			if problem := domainProblem(d); problem != "" {
-				return &graphError{code: 100, message: fmt.Sprintf("(#100) whitelisted_domains[%d] %s", i, problem)}
-			}
-		}
-	}
-	return nil
-}
-
-// domainProblem says why Meta refuses a domain: https only, a fully qualified name, no IP, no localhost.
-func domainProblem(d string) string {
-	u, err := url.Parse(d)
-	switch {
-	case err != nil || u.Host == "":
-		return "should represent a valid URL"
-	case u.Scheme != "https":
-		return "should be a https URL"
-	}
-	host := u.Hostname()
-	switch {
-	case net.ParseIP(host) != nil:
-		return "should be a domain, not an IP address"
-	case host == "localhost" || strings.HasSuffix(host, ".localhost"):
-		return "should be a public domain, not localhost"
-	case !strings.Contains(strings.Trim(host, "."), "."):
-		return "should be a fully qualified domain"
-	}
-	return ""
-}
-
 func (s *Server) appName(id string) string {
 	if a := s.apps[id]; a != nil && a.Name != "" {
 		return a.Name
@@ -481,23 +313,13 @@ func (s *Server) appName(id string) string {
 	return "App " + id
 }
 
-// writeJSON answers 200 with v and the Page's usage headers.
-func (s *Server) writeJSON(w *answer, pageID string, v any) {
+// writeJSON answers 200 with v and the Page's usage headers for edge.
+func (s *Server) writeJSON(w *answer, pageID, edge string, v any) {
 	body, _ := json.Marshal(v)
-	for k, vs := range s.usageHeaders(pageID) {
+	for k, vs := range s.usageHeaders(pageID, edge) {
 		w.Header()[k] = vs
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
-}
-
-// ResetProfileCalls forgets the messenger_profile calls counted against a Page's limit, as the passing of
-// Meta's window would.
-func (s *Server) ResetProfileCalls(pageID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ps := s.pageStates[pageID]; ps != nil {
-		ps.profileCalls = nil
-	}
 }

@@ -56,9 +56,11 @@ func (s *Server) RateStats(pageID string) RateStats {
 	return RateStats{}
 }
 
-// Throttle makes every request for a Page fail with code 80006 (Messenger's business use case limit) for
-// regainMinutes of the emulator's clock, with X-Business-Use-Case-Usage (estimated_time_to_regain_access
-// counting down) and X-Page-Usage at 100 percent. regainMinutes <= 0 ends throttling.
+// Throttle makes every request for a Page fail with its business use case's throttling code for
+// regainMinutes of the emulator's clock: 80006 (Messenger) for the Send API and the Messenger Profile,
+// 80001 (Pages) for subscribed_apps, with X-Business-Use-Case-Usage of that type
+// (estimated_time_to_regain_access counting down) and X-Page-Usage at 100 percent. regainMinutes <= 0
+// ends throttling.
 func (s *Server) Throttle(pageID string, regainMinutes int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -77,8 +79,18 @@ func (s *Server) SetUsage(pageID string, percent int) {
 	s.usage[pageID] = percent
 }
 
+// useCase is the business use case Meta counts a call against (the type in X-Business-Use-Case-Usage)
+// and the code it answers when that use case is throttled: Page endpoints are the Pages API, the Send
+// API and the Messenger Profile the Messenger Platform.
+func useCase(edge string) (typ string, code int) {
+	if edge == "subscribed_apps" {
+		return "pages", 80001
+	}
+	return "messenger", 80006
+}
+
 // admit counts an arrival and applies throttling and the rate limit.
-func (s *Server) admit(page string) (graphError, bool) {
+func (s *Server) admit(page, edge string) (graphError, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -91,11 +103,11 @@ func (s *Server) admit(page string) (graphError, bool) {
 	if until, ok := s.throttles[page]; ok {
 		if left := until.Sub(now); left > 0 {
 			st.Rejected++
-			return graphError{code: 80006,
-				message:     "(#80006) There have been too many calls from this Page. Wait a bit and try again.",
+			_, code := useCase(edge)
+			return graphError{code: code, message: defaultMessage(code, 0),
 				userTitle:   "Page rate limit reached",
 				userMessage: "Too many calls were made for this Page. Please wait and try again.",
-				header:      exhaustedHeaders(page, int(math.Ceil(left.Minutes())))}, true
+				header:      exhaustedHeaders(page, edge, int(math.Ceil(left.Minutes())))}, true
 		}
 		delete(s.throttles, page)
 	}
@@ -104,27 +116,27 @@ func (s *Server) admit(page string) (graphError, bool) {
 		return graphError{code: 32, message: "(#32) Page request limit reached",
 			userTitle:   "Page request limit reached",
 			userMessage: "This Page made too many calls. Please wait and try again.",
-			header:      exhaustedHeaders(page, 0)}, true
+			header:      exhaustedHeaders(page, edge, 0)}, true
 	}
 	return graphError{}, false
 }
 
-// usageHeaders are the rate-limit headers of a normal answer for page.
-func (s *Server) usageHeaders(page string) http.Header {
+// usageHeaders are the rate-limit headers of a normal answer for page on edge ("" for the Send API).
+func (s *Server) usageHeaders(page, edge string) http.Header {
 	s.mu.Lock()
 	p := s.usage[page]
 	s.mu.Unlock()
 	h := http.Header{}
 	h.Set("X-App-Usage", counts(p))
-	h.Set("X-Business-Use-Case-Usage", buc(page, p, 0))
+	h.Set("X-Business-Use-Case-Usage", buc(page, edge, p, 0))
 	return h
 }
 
 // exhaustedHeaders are the headers of a throttled answer.
-func exhaustedHeaders(page string, regainMinutes int) http.Header {
+func exhaustedHeaders(page, edge string, regainMinutes int) http.Header {
 	h := http.Header{}
 	h.Set("X-Page-Usage", counts(100))
-	h.Set("X-Business-Use-Case-Usage", buc(page, 100, regainMinutes))
+	h.Set("X-Business-Use-Case-Usage", buc(page, edge, 100, regainMinutes))
 	return h
 }
 
@@ -132,7 +144,8 @@ func counts(p int) string {
 	return fmt.Sprintf(`{"call_count":%d,"total_cputime":%d,"total_time":%d}`, p, p, p)
 }
 
-func buc(page string, p, regainMinutes int) string {
-	return fmt.Sprintf(`{%s:[{"type":"messenger","call_count":%d,"total_cputime":%d,"total_time":%d,`+
-		`"estimated_time_to_regain_access":%d}]}`, jsonString(page), p, p, p, regainMinutes)
+func buc(page, edge string, p, regainMinutes int) string {
+	typ, _ := useCase(edge)
+	return fmt.Sprintf(`{%s:[{"type":%s,"call_count":%d,"total_cputime":%d,"total_time":%d,`+
+		`"estimated_time_to_regain_access":%d}]}`, jsonString(page), jsonString(typ), p, p, p, regainMinutes)
 }

@@ -127,3 +127,44 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// Each endpoint counts against its business use case: throttling answers that use case's code, and
+// X-Business-Use-Case-Usage names its type, on refusals and on normal answers alike.
+func TestThrottlePerUseCase(t *testing.T) {
+	tests := []struct {
+		name, method, path, body string
+		code                     int
+		typ                      string
+	}{
+		{"Send API", http.MethodPost, messages, optinBody(nil), 80006, "messenger"},
+		{"Messenger Profile", http.MethodGet, "/v23.0/me/messenger_profile?fields=get_started", "", 80006, "messenger"},
+		{"subscribed_apps", http.MethodGet, "/v23.0/" + page + "/subscribed_apps", "", 80001, "pages"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, clk := newServer(t)
+			s.SetUsage(page, 12)
+			if r := do(t, s, tt.method, tt.path, token, tt.body); r.status != 200 || parseBUC(t, r.header)[page][0] !=
+				(bucEntry{Type: tt.typ, CallCount: 12, TotalCPUTime: 12, TotalTime: 12}) {
+				t.Fatalf("normal answer %d, BUC %q", r.status, r.header.Get("X-Business-Use-Case-Usage"))
+			}
+			s.Throttle(page, 3)
+			r := do(t, s, tt.method, tt.path, token, tt.body)
+			if r.status != 400 || r.code() != tt.code || r.errorField("is_transient") != true {
+				t.Fatalf("throttled answer %d %s, want 400 with code %d", r.status, r.raw, tt.code)
+			}
+			want := bucEntry{Type: tt.typ, CallCount: 100, TotalCPUTime: 100, TotalTime: 100, Regain: 3}
+			if e := parseBUC(t, r.header)[page]; len(e) != 1 || e[0] != want {
+				t.Errorf("BUC = %+v, want [%+v]", e, want)
+			}
+			clk.advance(3 * time.Minute)
+			body := tt.body
+			if tt.path == messages { // another title: the weekly rule refuses the same one
+				body = optinBody(func(_, p map[string]any) { p["title"] = "Other deals" })
+			}
+			if r := do(t, s, tt.method, tt.path, token, body); r.status != 200 {
+				t.Errorf("after the regain time: %d %s", r.status, r.raw)
+			}
+		})
+	}
+}

@@ -124,20 +124,20 @@ func (s *Server) serve(w *answer, r *http.Request, rec *Request, token string) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(token), []byte(expected)) != 1 {
-		s.writeError(w, graphError{code: 190, message: "Invalid OAuth access token - Cannot parse access token"})
+		s.writeError(w, s.badToken(token))
 		return
 	}
-	if e, limited := s.admit(pageID); limited {
+	if e, limited := s.admit(pageID, ""); limited {
 		s.writeError(w, e)
 		return
 	}
 	if e := validateSend(rec.Send); e != nil {
-		e.header = s.usageHeaders(pageID)
+		e.header = s.usageHeaders(pageID, "")
 		s.writeError(w, *e)
 		return
 	}
 	if e := s.weeklyRule(pageID, c.recipient, c.title); e != nil {
-		e.header = s.usageHeaders(pageID)
+		e.header = s.usageHeaders(pageID, "")
 		s.writeError(w, *e)
 		return
 	}
@@ -236,7 +236,7 @@ func (s *Server) succeed(w *answer, page string, sr *SendRequest) {
 	} else {
 		body, _ = json.Marshal(map[string]string{"recipient_id": sr.Recipient.ID, "message_id": mid})
 	}
-	for k, vs := range s.usageHeaders(page) {
+	for k, vs := range s.usageHeaders(page, "") {
 		w.Header()[k] = vs
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")

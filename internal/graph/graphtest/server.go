@@ -10,9 +10,7 @@
 package graphtest
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -92,6 +90,7 @@ type Server struct {
 	deliveries []Delivery
 
 	tokens        map[string]*tokenInfo
+	invalidated   map[string]int // revoked or expired token -> the 190 subcode that says why
 	pageStates    map[string]*pageState
 	profileLimit  int
 	profileWindow time.Duration
@@ -125,6 +124,7 @@ func NewHandler(opts ...Option) *Server {
 		sent:      make(map[titleKey]time.Time),
 
 		tokens:        make(map[string]*tokenInfo),
+		invalidated:   make(map[string]int),
 		pageStates:    make(map[string]*pageState),
 		profileLimit:  ProfileCallLimit,
 		profileWindow: ProfileCallWindow,
@@ -261,56 +261,3 @@ func (a *answer) WriteHeader(status int) {
 }
 
 func (a *answer) Unwrap() http.ResponseWriter { return a.ResponseWriter }
-
-// graphError is an error answer in Meta's shape.
-type graphError struct {
-	status      int
-	code        int
-	subcode     int
-	typ         string
-	message     string
-	userTitle   string
-	userMessage string
-	header      http.Header
-}
-
-// writeError writes e with a fresh fbtrace_id, as Meta does.
-func (s *Server) writeError(w *answer, e graphError) {
-	s.mu.Lock()
-	s.traceSeq++
-	trace := fmt.Sprintf("AEmu%07dTrace", s.traceSeq)
-	s.mu.Unlock()
-	if e.typ == "" {
-		e.typ = "OAuthException"
-	}
-	if e.status == 0 {
-		e.status = http.StatusBadRequest
-	}
-	for k, vs := range e.header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	w.code, w.subcode = e.code, e.subcode
-	var b bytes.Buffer
-	b.WriteString(`{"error":{"message":`)
-	b.WriteString(jsonString(e.message))
-	fmt.Fprintf(&b, `,"type":%s,"code":%d`, jsonString(e.typ), e.code)
-	if e.subcode != 0 {
-		fmt.Fprintf(&b, `,"error_subcode":%d`, e.subcode)
-	}
-	if e.userTitle != "" {
-		fmt.Fprintf(&b, `,"error_user_title":%s`, jsonString(e.userTitle))
-	}
-	if e.userMessage != "" {
-		fmt.Fprintf(&b, `,"error_user_msg":%s`, jsonString(e.userMessage))
-	}
-	fmt.Fprintf(&b, `,"fbtrace_id":%s}}`, jsonString(trace))
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.Header().Set("X-Fb-Trace-Id", trace)
-	if e.code == 190 {
-		w.Header().Set("WWW-Authenticate", `OAuth "Facebook Platform" "invalid_token" "`+e.message+`"`)
-	}
-	w.WriteHeader(e.status)
-	_, _ = w.Write(b.Bytes())
-}
