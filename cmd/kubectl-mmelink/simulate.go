@@ -249,11 +249,7 @@ func (o simulateOptions) params(cmd *cobra.Command, k *kube, ev event) (eventPar
 	p := eventParams{page: o.pageID, ref: o.ref, title: o.title, psid: o.psid, source: o.source}
 	ctx := cmd.Context()
 	if o.link != "" || o.topic != "" {
-		c, err := k.Client()
-		if err != nil {
-			return p, err
-		}
-		ns, err := k.Namespace()
+		c, ns, err := k.ClientIn()
 		if err != nil {
 			return p, err
 		}
