@@ -13,11 +13,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/internal/index"
 )
 
 // DefaultRecheckInterval is how often a link that waits for a foreign ConfigMap to go away looks again:
@@ -86,7 +84,7 @@ func (r *MessengerLinkReconciler) reconcile(ctx context.Context, link *messenger
 		link.Status.Claim = ""
 		return ctrl.Result{}, nil
 	}
-	claims, err := r.claimants(ctx, link.PageRefKey())
+	claims, err := linkClaims.claimants(ctx, r.Client, link.PageRefKey())
 	if err != nil {
 		markReconciling(link, messengerv1.ReasonWriteFailed, err.Error())
 		return ctrl.Result{}, err
@@ -129,22 +127,6 @@ func (r *MessengerLinkReconciler) emitter(link *messengerv1.MessengerLink) event
 	}
 }
 
-// claimants returns the links that claim key, as the cache has them. The claim is cluster-wide: Meta's
-// webhooks name only the Page and the ref.
-func (r *MessengerLinkReconciler) claimants(ctx context.Context, key string) ([]*messengerv1.MessengerLink, error) {
-	var list messengerv1.MessengerLinkList
-	if err := r.List(ctx, &list, client.MatchingFields{index.LinkPageRef: key},
-		// Read only: the cached objects themselves, not copies.
-		client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("listing links of Page and ref %s: %w", key, err)
-	}
-	links := make([]*messengerv1.MessengerLink, len(list.Items))
-	for i := range list.Items {
-		links[i] = &list.Items[i]
-	}
-	return links, nil
-}
-
 // SetupWithManager registers the controller. Links are also reconciled when a link with the same Page
 // and ref changes or takes or lets go of the claim, so that a ref conflict clears as soon as the holder
 // lets go.
@@ -156,31 +138,15 @@ func (r *MessengerLinkReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	if workers == 0 {
 		workers = DefaultWorkers
 	}
-	onPage, onNamespace := pageWatches(mgr.GetClient(), func() client.ObjectList { return &messengerv1.MessengerLinkList{} },
-		linkItems, func(o client.Object) string { return o.(*messengerv1.MessengerLink).Spec.Page.ID })
+	onPage, onNamespace := pageWatches(mgr.GetClient(), linkClaims.newList, linkClaims.items,
+		func(l *messengerv1.MessengerLink) string { return l.Spec.Page.ID })
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&messengerv1.MessengerLink{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.ConfigMap{}, builder.WithPredicates(ownedConfigMapChanges)).
-		Watches(&messengerv1.MessengerLink{}, handler.EnqueueRequestsFromMapFunc(r.sameClaim),
+		Watches(&messengerv1.MessengerLink{}, linkClaims.sameClaim(r.Client),
 			builder.WithPredicates(claimChanged[*messengerv1.MessengerLink]())).
 		Watches(&messengerv1.MessengerPage{}, onPage).
 		Watches(&corev1.Namespace{}, onNamespace, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &r.SkipNameValidation}).
 		Complete(r)
-}
-
-// sameClaim maps a link to the links that claim the same Page ID and ref, so that they decide again when
-// it takes or lets go of the claim. The link itself is among them only when another link holds the claim
-// too (see claimHolder): otherwise its own status write would reconcile it once more for nothing.
-func (r *MessengerLinkReconciler) sameClaim(ctx context.Context, obj client.Object) []ctrl.Request {
-	link, ok := obj.(*messengerv1.MessengerLink)
-	if !ok {
-		return nil
-	}
-	claims, err := r.claimants(ctx, link.PageRefKey())
-	if err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing links with the same ref")
-		return nil
-	}
-	return claimRequests(link, claims)
 }

@@ -16,12 +16,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/graph"
-	"github.com/mmelink/operator/internal/index"
 )
 
 const (
@@ -157,7 +155,7 @@ func (rc *topicRun) reconcile(ctx context.Context) (ctrl.Result, error) {
 		t.Status.Claim = ""
 		return ctrl.Result{}, nil
 	}
-	claims, err := rc.r.claimants(ctx, t.PageTopicKey())
+	claims, err := topicClaims.claimants(ctx, rc.r.Client, t.PageTopicKey())
 	if err != nil {
 		markReconciling(t, messengerv1.ReasonWriteFailed, err.Error())
 		return ctrl.Result{}, err
@@ -261,36 +259,6 @@ func recheckOrDefault(d time.Duration) time.Duration {
 	return DefaultRecheckInterval
 }
 
-// claimants returns the topics that claim key, as the cache has them. The claim is cluster-wide: Meta's
-// webhooks name only the Page and the title.
-func (r *NotificationTopicReconciler) claimants(ctx context.Context, key string) ([]*messengerv1.NotificationTopic, error) {
-	var list messengerv1.NotificationTopicList
-	if err := r.List(ctx, &list, client.MatchingFields{index.TopicPageTopic: key},
-		// Read only: the cached objects themselves, not copies.
-		client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("listing topics of Page and title %s: %w", key, err)
-	}
-	topics := make([]*messengerv1.NotificationTopic, len(list.Items))
-	for i := range list.Items {
-		topics[i] = &list.Items[i]
-	}
-	return topics, nil
-}
-
-// sameClaim maps a topic to the topics that claim the same Page ID and title (see claimRequests).
-func (r *NotificationTopicReconciler) sameClaim(ctx context.Context, obj client.Object) []ctrl.Request {
-	t, ok := obj.(*messengerv1.NotificationTopic)
-	if !ok {
-		return nil
-	}
-	claims, err := r.claimants(ctx, t.PageTopicKey())
-	if err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing topics with the same title")
-		return nil
-	}
-	return claimRequests(t, claims)
-}
-
 // SetupWithManager registers the controller; the manager's cache needs the indexes of index.Setup (the
 // claims are looked up by them). Besides its topics and their ConfigMaps it watches the metadata of
 // Secrets, so that a topic waiting for its token Secret goes on as soon as the Secret is created or
@@ -322,14 +290,14 @@ func (r *NotificationTopicReconciler) SetupWithManager(ctx context.Context, mgr 
 	if err != nil {
 		return err
 	}
-	onPage, onNamespace := pageWatches(mgr.GetClient(), func() client.ObjectList { return &messengerv1.NotificationTopicList{} },
-		topicItems, func(o client.Object) string { return o.(*messengerv1.NotificationTopic).Spec.Page.ID })
+	onPage, onNamespace := pageWatches(mgr.GetClient(), topicClaims.newList, topicClaims.items,
+		func(t *messengerv1.NotificationTopic) string { return t.Spec.Page.ID })
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&messengerv1.NotificationTopic{}, builder.WithPredicates(topicChanged())).
 		Watches(&messengerv1.MessengerPage{}, onPage).
 		Watches(&corev1.Namespace{}, onNamespace, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		// Topics with the same Page and title decide again when one takes or lets go of the claim.
-		Watches(&messengerv1.NotificationTopic{}, handler.EnqueueRequestsFromMapFunc(r.sameClaim),
+		Watches(&messengerv1.NotificationTopic{}, topicClaims.sameClaim(r.Client),
 			builder.WithPredicates(claimChanged[*messengerv1.NotificationTopic]())).
 		Owns(&corev1.ConfigMap{}, builder.WithPredicates(ownedConfigMapChanges)).
 		WatchesRawSource(secrets.users(mgr.GetClient(), func() client.ObjectList { return &messengerv1.NotificationTopicList{} },

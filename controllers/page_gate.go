@@ -73,9 +73,9 @@ func pageGate(ctx context.Context, r client.Reader, obj interface {
 // MessengerPage (its Ready, its allowedNamespaces, its claim) reconciles the objects of its Page, and a
 // change of a namespace's labels the objects in it. list lists the kind's objects; pageOf reads an item's
 // Page ID.
-func pageWatches(r client.Reader, list func() client.ObjectList, items func(client.ObjectList) []client.Object,
-	pageOf func(client.Object) string) (onPage, onNamespace handler.EventHandler) {
-	enqueue := func(ctx context.Context, opts []client.ListOption, keep func(client.Object) bool) []ctrl.Request {
+func pageWatches[T client.Object](r client.Reader, list func() client.ObjectList, items func(client.ObjectList) []T,
+	pageOf func(T) string) (onPage, onNamespace handler.EventHandler) {
+	enqueue := func(ctx context.Context, opts []client.ListOption, keep func(T) bool) []ctrl.Request {
 		l := list()
 		if err := r.List(ctx, l, opts...); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "listing the objects a MessengerPage or namespace change concerns")
@@ -94,26 +94,26 @@ func pageWatches(r client.Reader, list func() client.ObjectList, items func(clie
 		if !ok {
 			return nil
 		}
-		return enqueue(ctx, nil, func(o client.Object) bool { return pageOf(o) == p.Spec.Page.ID })
+		return enqueue(ctx, nil, func(o T) bool { return pageOf(o) == p.Spec.Page.ID })
 	})
 	onNamespace = handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []ctrl.Request {
-		return enqueue(ctx, []client.ListOption{client.InNamespace(obj.GetName())}, func(client.Object) bool { return true })
+		return enqueue(ctx, []client.ListOption{client.InNamespace(obj.GetName())}, func(T) bool { return true })
 	})
 	return onPage, onNamespace
 }
 
-func linkItems(l client.ObjectList) []client.Object {
-	items := l.(*messengerv1.MessengerLinkList).Items
-	out := make([]client.Object, len(items))
-	for i := range items {
-		out[i] = &items[i]
-	}
-	return out
+// linkItems and topicItems are the items of a list of their kind, as pointers into it.
+func linkItems(l client.ObjectList) []*messengerv1.MessengerLink {
+	return pointers(l.(*messengerv1.MessengerLinkList).Items)
 }
 
-func topicItems(l client.ObjectList) []client.Object {
-	items := l.(*messengerv1.NotificationTopicList).Items
-	out := make([]client.Object, len(items))
+func topicItems(l client.ObjectList) []*messengerv1.NotificationTopic {
+	return pointers(l.(*messengerv1.NotificationTopicList).Items)
+}
+
+// pointers points at each element of items, in place.
+func pointers[E any](items []E) []*E {
+	out := make([]*E, len(items))
 	for i := range items {
 		out[i] = &items[i]
 	}

@@ -112,6 +112,20 @@ func (k *kube) Client() (client.Client, error) {
 	return c, nil
 }
 
+// ClientIn returns a client and the namespace to work in (see Client and Namespace), for the commands
+// that read one namespace's objects.
+func (k *kube) ClientIn() (client.Client, string, error) {
+	c, err := k.Client()
+	if err != nil {
+		return nil, "", err
+	}
+	ns, err := k.Namespace()
+	if err != nil {
+		return nil, "", err
+	}
+	return c, ns, nil
+}
+
 // Namespace returns the namespace of --namespace, else of the kubeconfig's context, else "default".
 func (k *kube) Namespace() (string, error) {
 	ns, _, err := k.config.Namespace()

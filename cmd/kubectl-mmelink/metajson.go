@@ -12,7 +12,7 @@ import (
 // their order, strings with only the escapes JSON requires, and, with slashes, "/" as "\/". A body that a
 // receiver decoded and encoded again (a framework's body parser, a log pipeline) was signed in its
 // original form, not in the form the receiver holds; trying the forms finds which change it was. Meta
-// also escapes non-ASCII characters, which graphtest.EscapeNonASCII applies on top. Only the byte form
+// also escapes non-ASCII characters, which metawebhook.EscapeNonASCII applies on top. Only the byte form
 // changes; the values stay.
 func reencodeJSON(b []byte, slashes bool) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))

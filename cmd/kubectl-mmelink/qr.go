@@ -49,11 +49,7 @@ extension) instead: the exact file to print.`,
 }
 
 func runQR(cmd *cobra.Command, k *kube, kind, name, output string) error {
-	c, err := k.Client()
-	if err != nil {
-		return err
-	}
-	ns, err := k.Namespace()
+	c, ns, err := k.ClientIn()
 	if err != nil {
 		return err
 	}

@@ -52,11 +52,7 @@ A topic that is not in doubt is left alone.`,
 }
 
 func runResolve(cmd *cobra.Command, k *kube, name, value string, timeout time.Duration) error {
-	c, err := k.Client()
-	if err != nil {
-		return err
-	}
-	ns, err := k.Namespace()
+	c, ns, err := k.ClientIn()
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/internal/graph/graphtest"
 	"github.com/mmelink/operator/internal/link"
+	"github.com/mmelink/operator/internal/metawebhook"
 )
 
 // event is a kind of delivery simulate sends, built by the payload builders the tests and the demo use.
@@ -34,44 +34,44 @@ type eventParams struct {
 var events = []event{
 	{"referral", "messaging_referrals: a person already in conversation opens the link (returning conversation)", kindLink,
 		func(p eventParams) (any, string) {
-			return graphtest.ReferralEvent{PageID: p.page, PSID: p.psid, Ref: p.ref, Source: p.source}.Envelope(),
+			return metawebhook.ReferralEvent{PageID: p.page, PSID: p.psid, Ref: p.ref, Source: p.source}.Envelope(),
 				fmt.Sprintf("returning conversation from %s, ref %s", p.psid, p.ref)
 		}},
 	{"get-started", "messaging_postbacks with postback.referral: a new person taps Get Started (new conversation)", kindLink,
 		func(p eventParams) (any, string) {
-			return graphtest.ReferralEvent{PageID: p.page, PSID: p.psid, Ref: p.ref, Source: p.source}.PostbackEnvelope(),
+			return metawebhook.ReferralEvent{PageID: p.page, PSID: p.psid, Ref: p.ref, Source: p.source}.PostbackEnvelope(),
 				fmt.Sprintf("new conversation (Get Started) from %s, ref %s", p.psid, p.ref)
 		}},
 	{"ad", "messages with message.referral (source ADS): the first message from a click-to-Messenger ad", kindLink,
 		func(p eventParams) (any, string) {
-			return graphtest.ReferralEvent{PageID: p.page, PSID: p.psid, Ref: p.ref, Source: p.source}.AdEnvelope(""),
+			return metawebhook.ReferralEvent{PageID: p.page, PSID: p.psid, Ref: p.ref, Source: p.source}.AdEnvelope(""),
 				fmt.Sprintf("click-to-Messenger ad message from %s, ref %s", p.psid, p.ref)
 		}},
 	{"plugin-optin", "messaging_optins with optin.ref: a Send-to-Messenger plugin opt-in (data-ref is the link's ref)", kindLink,
 		func(p eventParams) (any, string) {
-			return graphtest.PluginOptinEvent{PageID: p.page, PSID: p.psid, Ref: p.ref}.Envelope(),
+			return metawebhook.PluginOptinEvent{PageID: p.page, PSID: p.psid, Ref: p.ref}.Envelope(),
 				fmt.Sprintf("Send-to-Messenger plugin opt-in from %s, data-ref %s", p.psid, p.ref)
 		}},
 	{"checkbox-optin", "messaging_optins with optin.user_ref and no sender: a checkbox plugin opt-in", kindLink,
 		func(p eventParams) (any, string) {
 			userRef := "ref_" + p.psid
-			return graphtest.PluginOptinEvent{PageID: p.page, UserRef: userRef, Ref: p.ref}.Envelope(),
+			return metawebhook.PluginOptinEvent{PageID: p.page, UserRef: userRef, Ref: p.ref}.Envelope(),
 				fmt.Sprintf("checkbox plugin opt-in of user_ref %s, data-ref %s", userRef, p.ref)
 		}},
 	{"topic-optin", "messaging_optins of type notification_messages: a person opts in to a recurring-notification topic", kindTopic,
 		func(p eventParams) (any, string) {
-			return graphtest.OptinEvent{PageID: p.page, PSID: p.psid, Title: p.title, Payload: p.payload}.Envelope(),
+			return metawebhook.OptinEvent{PageID: p.page, PSID: p.psid, Title: p.title, Payload: p.payload}.Envelope(),
 				fmt.Sprintf("topic opt-in to %q from %s", p.title, p.psid)
 		}},
 	{"stop", "notification_messages_status STOP_NOTIFICATIONS: the person stops the topic's notifications (give their --psid)", kindTopic,
 		func(p eventParams) (any, string) {
-			return graphtest.OptinEvent{PageID: p.page, PSID: p.psid, Title: p.title, Payload: p.payload,
-				Status: graphtest.StatusStop}.Envelope(), fmt.Sprintf("%s stops the %q notifications", p.psid, p.title)
+			return metawebhook.OptinEvent{PageID: p.page, PSID: p.psid, Title: p.title, Payload: p.payload,
+				Status: metawebhook.StatusStop}.Envelope(), fmt.Sprintf("%s stops the %q notifications", p.psid, p.title)
 		}},
 	{"resume", "notification_messages_status RESUME_NOTIFICATIONS: the person resumes them (give their --psid)", kindTopic,
 		func(p eventParams) (any, string) {
-			return graphtest.OptinEvent{PageID: p.page, PSID: p.psid, Title: p.title, Payload: p.payload,
-				Status: graphtest.StatusResume}.Envelope(), fmt.Sprintf("%s resumes the %q notifications", p.psid, p.title)
+			return metawebhook.OptinEvent{PageID: p.page, PSID: p.psid, Title: p.title, Payload: p.payload,
+				Status: metawebhook.StatusResume}.Envelope(), fmt.Sprintf("%s resumes the %q notifications", p.psid, p.title)
 		}},
 }
 
@@ -179,7 +179,7 @@ func runSimulate(cmd *cobra.Command, k *kube, o simulateOptions, name string) er
 		return err
 	}
 	envelope, desc := ev.build(p)
-	body, err := graphtest.EncodeEnvelope(envelope)
+	body, err := metawebhook.EncodeEnvelope(envelope)
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func runSimulate(cmd *cobra.Command, k *kube, o simulateOptions, name string) er
 		if target == "" {
 			target = "http://localhost/webhook"
 		}
-		req, err := graphtest.NewDeliveryRequest(ctx, target, string(secret), body)
+		req, err := metawebhook.NewDeliveryRequest(ctx, target, string(secret), body)
 		if err != nil {
 			return err
 		}
@@ -214,11 +214,11 @@ func send(cmd *cobra.Command, o simulateOptions, secret, body []byte, label stri
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
-	resp, err := graphtest.Deliver(ctx, o.url, string(secret), body)
+	resp, err := metawebhook.Deliver(ctx, o.url, string(secret), body)
 	if err != nil {
 		return err
 	}
-	answer, _ := io.ReadAll(resp.Body) // already in memory (graphtest.Deliver)
+	answer, _ := io.ReadAll(resp.Body) // already in memory (metawebhook.Deliver)
 	_ = resp.Body.Close()
 	if _, err := fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s\n", resp.Status, strings.TrimSpace(string(answer)), label); err != nil {
 		return err
@@ -249,11 +249,7 @@ func (o simulateOptions) params(cmd *cobra.Command, k *kube, ev event) (eventPar
 	p := eventParams{page: o.pageID, ref: o.ref, title: o.title, psid: o.psid, source: o.source}
 	ctx := cmd.Context()
 	if o.link != "" || o.topic != "" {
-		c, err := k.Client()
-		if err != nil {
-			return p, err
-		}
-		ns, err := k.Namespace()
+		c, ns, err := k.ClientIn()
 		if err != nil {
 			return p, err
 		}

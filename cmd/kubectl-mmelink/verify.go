@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mmelink/operator/internal/delivery"
-	"github.com/mmelink/operator/internal/graph/graphtest"
+	"github.com/mmelink/operator/internal/metawebhook"
 )
 
 const legacyHeader = "X-Hub-Signature"
@@ -272,7 +272,7 @@ func variants(body []byte) []bodyVariant {
 		if slashes {
 			what += ", / escaped as \\/"
 		}
-		add(what+")", graphtest.EscapeNonASCII(b))
+		add(what+")", metawebhook.EscapeNonASCII(b))
 		if !slashes {
 			add("the JSON was decoded and encoded again (whitespace or escapes changed)", b)
 		} else {

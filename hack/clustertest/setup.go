@@ -9,12 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"syscall"
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/mmelink/operator/hack/internal/samples"
 )
 
 // emulator is the Graph API emulator, run on the host at the address pods reach it by.
@@ -41,7 +42,7 @@ func newEmulator(hostIP, dir string) (*emulator, error) {
 // start runs the emulator with the samples' Page token, confirming registrations through webhook (the
 // webhook Service).
 func (e *emulator) start(ctx context.Context, bin, webhook string) error {
-	pageID, token, err := sampleToken("config/samples")
+	pageID, token, err := samples.Token("config/samples")
 	if err != nil {
 		return err
 	}
@@ -146,20 +147,6 @@ func (r *run) samples(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// sampleToken returns the Page ID and the access token the samples' Secret holds (as hack/demo does).
-func sampleToken(samples string) (pageID, token string, err error) {
-	b, err := os.ReadFile(filepath.Join(samples, "messenger_v1alpha1_notificationtopic.yaml"))
-	if err != nil {
-		return "", "", err
-	}
-	tok := regexp.MustCompile(`(?m)^\s+token:\s*(\S+)\s*$`).FindSubmatch(b)
-	page := regexp.MustCompile(`(?m)^\s+id:\s*"?([0-9]+)"?\s*$`).FindSubmatch(b)
-	if tok == nil || page == nil {
-		return "", "", fmt.Errorf("no Page ID or token found in the NotificationTopic sample")
-	}
-	return string(page[1]), string(tok[1]), nil
 }
 
 func randomHex(n int) string {

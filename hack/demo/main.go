@@ -21,6 +21,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/mmelink/operator/hack/internal/samples"
 	"github.com/mmelink/operator/internal/testenv"
 )
 
@@ -149,7 +150,7 @@ func (d *demo) setup(ctx context.Context) error {
 	d.webhookURL = "http://" + d.webhookAddr + "/webhook"
 
 	step("Starting the Graph API emulator (auto-confirms registration requests through the webhook server)")
-	pageID, token, err := sampleToken(d.samples)
+	pageID, token, err := samples.Token(d.samples)
 	if err != nil {
 		return err
 	}

@@ -124,21 +124,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// sampleToken returns the Page ID and the access token the samples' Secret holds, so that the emulator
-// accepts the token the operator reads from that Secret.
-func sampleToken(samples string) (pageID, token string, err error) {
-	b, err := os.ReadFile(filepath.Join(samples, "messenger_v1alpha1_notificationtopic.yaml"))
-	if err != nil {
-		return "", "", err
-	}
-	tok := regexp.MustCompile(`(?m)^\s+token:\s*(\S+)\s*$`).FindSubmatch(b)
-	page := regexp.MustCompile(`(?m)^\s+id:\s*"?([0-9]+)"?\s*$`).FindSubmatch(b)
-	if tok == nil || page == nil {
-		return "", "", errors.New("no Page ID or token found in the NotificationTopic sample")
-	}
-	return string(page[1]), string(tok[1]), nil
-}
-
 // freePort asks the kernel for a free loopback port and releases it (good enough for a demo).
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/mmelink/operator/internal/qr/qrdecode"
 )
 
 // parseTerminal inverts Terminal: it checks the colour framing of every
@@ -13,7 +15,7 @@ func parseTerminal(t *testing.T, s string) [][]bool {
 	if !strings.HasSuffix(s, "\n") {
 		t.Fatalf("output does not end with a newline")
 	}
-	var grid [][]bool
+	var glyphs strings.Builder
 	for i, line := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
 		body, ok := strings.CutPrefix(line, termColors)
 		if !ok {
@@ -22,22 +24,11 @@ func parseTerminal(t *testing.T, s string) [][]bool {
 		if body, ok = strings.CutSuffix(body, termReset); !ok {
 			t.Fatalf("line %d does not reset its colours: %q", i, line)
 		}
-		top, bottom := []bool{}, []bool{}
-		for _, r := range body {
-			switch r {
-			case ' ':
-				top, bottom = append(top, false), append(bottom, false)
-			case '▀':
-				top, bottom = append(top, true), append(bottom, false)
-			case '▄':
-				top, bottom = append(top, false), append(bottom, true)
-			case '█':
-				top, bottom = append(top, true), append(bottom, true)
-			default:
-				t.Fatalf("line %d: unexpected rune %q", i, r)
-			}
-		}
-		grid = append(grid, top, bottom)
+		glyphs.WriteString(body + "\n")
+	}
+	grid, err := qrdecode.TerminalModules(glyphs.String())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return grid
 }

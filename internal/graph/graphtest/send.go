@@ -1,9 +1,7 @@
 package graphtest
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +13,8 @@ import (
 	"time"
 	_ "time/tzdata" // validate notification_messages_timezone even where the system has no zoneinfo
 	"unicode/utf8"
+
+	"github.com/mmelink/operator/internal/metawebhook"
 )
 
 // SendRequest is the parsed body of a Send API request.
@@ -226,7 +226,7 @@ func (s *Server) weeklyRule(page, recipient, title string) *graphError {
 func (s *Server) succeed(w *answer, page string, sr *SendRequest) {
 	s.mu.Lock()
 	s.msgSeq++
-	mid := messageID(strconv.FormatUint(s.msgSeq, 10))
+	mid := metawebhook.MessageID(strconv.FormatUint(s.msgSeq, 10))
 	confirm := s.confirm
 	s.mu.Unlock()
 
@@ -248,12 +248,6 @@ func (s *Server) succeed(w *answer, page string, sr *SendRequest) {
 		s.scheduleOptin(*confirm, OptinEvent{PageID: page, PSID: sr.Recipient.ID, Title: p.Title,
 			Payload: p.Payload, Timezone: p.Timezone})
 	}
-}
-
-// messageID is deterministic in seed but looks like Meta's opaque "m_..." IDs.
-func messageID(seed string) string {
-	sum := sha256.Sum256([]byte("graphtest/mid/" + seed))
-	return "m_" + base64.RawURLEncoding.EncodeToString(sum[:18])
 }
 
 func jsonString(v string) string {

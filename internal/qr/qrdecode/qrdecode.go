@@ -3,7 +3,8 @@
 //
 // PNGs are decoded with gozxing, an independent decoder. SVGs are rasterized first: every dark shape the
 // renderer writes is a rectilinear path on the module grid, so a small path parser and an even-odd fill
-// at module centres turn the SVG into a bitmap without a browser.
+// at module centres turn the SVG into a bitmap without a browser. Terminal drawings (half blocks) are read
+// back module by module.
 package qrdecode
 
 import (
