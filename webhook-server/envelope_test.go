@@ -3,7 +3,7 @@ package webhookserver_test
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/sha1" //nolint:gosec // G505: computing the legacy header Meta also sends, to show it is not enough
+	"crypto/sha1"
 	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
