@@ -120,13 +120,15 @@ func eventKey(ev *delivery.Event) (key claimKey, ok bool) {
 // without a ref: only an m.me link (source SHORTLINK) or its QR code opens one. A ref-less referral from
 // an ad, the Discover tab, a Messenger Code or the chat plugin came from none of the operator's links, and
 // counting it for the ref-less link would fill that link with every ad click of the Page. An absent source
-// is given the benefit of the doubt.
+// is given the benefit of the doubt, and so are SHORT-URL and SHORT_URL, which the messaging_postbacks
+// reference prints in its m.me example while its property table says SHORTLINK.
 func fromRefLessLink(source string) bool {
-	return source == "" || source == sourceShortlink
+	switch source {
+	case "", "SHORTLINK", "SHORT-URL", "SHORT_URL":
+		return true
+	}
+	return false
 }
-
-// sourceShortlink is referral.source of an m.me link (and of a QR code holding one).
-const sourceShortlink = "SHORTLINK"
 
 func (rs *resolver) lookup(ctx context.Context, key claimKey) (claim, error) {
 	if c, ok := rs.claims[key]; ok {
