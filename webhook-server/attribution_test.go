@@ -105,6 +105,8 @@ func TestAttribution(t *testing.T) {
 		{"plugin opt-in without data-ref: the link without ref", pluginOptIn(page, person, ""), link("no-ref"), false},
 		{"two links claim the ref: the holder gets it", referral(page, person, "dup--1--x"), link("z-dup-older"), false},
 		{"the holder gets it, not the older link", referral(page, person, "held"), link("z-held"), false},
+		{"ref-less referral from an ad: not the link without ref", adReferral(page, person, ""), status.Target{}, false},
+		{"ref-less referral from the Discover tab: not the link without ref", discoverTab(page, person), status.Target{}, false},
 		{"a link being deleted gets nothing", referral(page, person, "going"), status.Target{}, false},
 		{"unknown ref", referral(page, person, "winter"), status.Target{}, false},
 		{"known ref on another Page", referral("1"+page, person, "summer"), status.Target{}, false},
@@ -182,6 +184,13 @@ func adReferral(page, sender, ref string) string {
 	return fmt.Sprintf(`{"sender":{"id":%q},"recipient":{"id":%q},"timestamp":1458692752483,`+
 		`"message":{"mid":"m_ad","text":"Is it available?","referral":{"ref":%q,"source":"ADS","type":"OPEN_THREAD","ad_id":"6045246247433"}}}`,
 		sender, page, ref)
+}
+
+// discoverTab is a new conversation started from Messenger's Discover tab: a postback referral without ref.
+func discoverTab(page, sender string) string {
+	return fmt.Sprintf(`{"sender":{"id":%q},"recipient":{"id":%q},"timestamp":1458692752485,`+
+		`"postback":{"title":"Get Started","payload":"GET_STARTED","referral":{"source":"DISCOVER_TAB","type":"OPEN_THREAD"}}}`,
+		sender, page)
 }
 
 // checkboxNotificationOptIn is a notification opt-in identified by optin.user_ref, without a sender.

@@ -22,6 +22,9 @@ const (
 	PathReadyz  = "/readyz"
 )
 
+// allowedMethods is the Allow header of a 405 from PathWebhook.
+const allowedMethods = "GET, HEAD, POST"
+
 // EventReceived is the body of a 200 answer to a delivery, as in Meta's examples.
 const EventReceived = "EVENT_RECEIVED"
 
@@ -35,13 +38,15 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case PathWebhook:
 		switch r.Method {
-		case http.MethodGet:
+		case http.MethodGet, http.MethodHead:
+			// HEAD is GET without the body (RFC 9110, section 9.3.2), as net/http's own mux serves it:
+			// the same status and headers, which net/http sends without the echoed challenge.
 			s.serveHandshake(w, r)
 		case http.MethodPost:
 			s.serveDelivery(w, r)
 		default:
 			start := time.Now()
-			w.Header().Set("Allow", "GET, POST")
+			w.Header().Set("Allow", allowedMethods)
 			http.Error(w, "method not allowed: use GET (handshake) or POST (delivery)", http.StatusMethodNotAllowed)
 			s.observe(ResultBadMethod, start)
 		}

@@ -95,6 +95,8 @@ func TestHostileDeliveries(t *testing.T) {
 
 		{"PUT", request{method: http.MethodPut, body: valid}, 405, webhookserver.ResultBadMethod, false},
 		{"DELETE", request{method: http.MethodDelete}, 405, webhookserver.ResultBadMethod, false},
+		{"PATCH", request{method: http.MethodPatch, body: valid}, 405, webhookserver.ResultBadMethod, false},
+		{"OPTIONS", request{method: http.MethodOptions}, 405, webhookserver.ResultBadMethod, false},
 
 		{"body over 4 MiB, length declared", signed(oversize), 413, webhookserver.ResultTooLarge, false},
 		{"body over 4 MiB, chunked", request{method: "POST", body: oversize, chunked: true, header: signed(oversize).header}, 413, webhookserver.ResultTooLarge, false},
@@ -130,8 +132,8 @@ func TestHostileDeliveries(t *testing.T) {
 			if got := f.writer.callCount() > 0; got != tt.wantWrite {
 				t.Errorf("Writer called: %v, want %v", got, tt.wantWrite)
 			}
-			if tt.wantCode == 405 && rec.Header().Get("Allow") != "GET, POST" {
-				t.Errorf("Allow = %q, want %q", rec.Header().Get("Allow"), "GET, POST")
+			if tt.wantCode == 405 && rec.Header().Get("Allow") != "GET, HEAD, POST" {
+				t.Errorf("Allow = %q, want %q", rec.Header().Get("Allow"), "GET, HEAD, POST")
 			}
 			if tt.wantCode == 413 && !strings.Contains(rec.Body.String(), "larger than 4194304 bytes") {
 				t.Errorf("413 body %q does not state the limit", rec.Body.String())

@@ -52,7 +52,8 @@ func TestHandshake(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, nil)
 			rec := httptest.NewRecorder()
-			f.srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, webhookserver.PathWebhook+"?"+tt.query.Encode(), nil))
+			// Meta's request as its Getting Started page shows it: the parameters in that order, unencoded.
+			f.srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, webhookserver.PathWebhook+"?"+metaOrder(tt.query), nil))
 
 			if rec.Code != tt.wantCode {
 				t.Errorf("status = %d, want %d", rec.Code, tt.wantCode)
@@ -78,5 +79,41 @@ func TestHandshake(t *testing.T) {
 				t.Errorf("a handshake was counted as a delivery")
 			}
 		})
+	}
+}
+
+// metaOrder writes q as Meta does: hub.mode, hub.challenge, hub.verify_token, escaped only where a value
+// needs it.
+func metaOrder(q url.Values) string {
+	var parts []string
+	for _, k := range []string{"hub.mode", "hub.challenge", "hub.verify_token"} {
+		if v, ok := q[k]; ok {
+			parts = append(parts, k+"="+url.QueryEscape(v[0]))
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+// TestHandshakeHEAD: HEAD is GET without a body (RFC 9110), so a HEAD of the handshake URL gets the GET's
+// status and headers and no body; it is no delivery.
+func TestHandshakeHEAD(t *testing.T) {
+	for _, c := range []struct {
+		token    string
+		wantCode int
+	}{{string(verifyToken), http.StatusOK}, {"guess", http.StatusForbidden}} {
+		f := newFixture(t, nil)
+		srv := httptest.NewServer(f.srv.Handler())
+		resp, err := http.Head(srv.URL + webhookserver.PathWebhook + "?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=" + url.QueryEscape(c.token))
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.wantCode {
+			t.Errorf("HEAD with token %q: status %d, want %d", c.token, resp.StatusCode, c.wantCode)
+		}
+		if got := f.metric(t, deliveries, "", ""); got != 0 {
+			t.Errorf("a HEAD was counted as a delivery")
+		}
 	}
 }

@@ -97,6 +97,9 @@ func eventKey(ev *delivery.Event) (key claimKey, ok bool) {
 	}
 	switch ev.Kind {
 	case delivery.KindPostbackReferral, delivery.KindReferral, delivery.KindMessageReferral:
+		if ev.Referral.Ref == "" && !fromRefLessLink(ev.Referral.Source) {
+			return claimKey{}, false
+		}
 		// An empty ref is the link of the Page without a ref.
 		return claimKey{page: ev.PageID, name: link.BaseRef(ev.Referral.Ref)}, true
 	case delivery.KindOptIn:
@@ -111,6 +114,20 @@ func eventKey(ev *delivery.Event) (key claimKey, ok bool) {
 		return claimKey{topic: true, page: ev.PageID, name: topic}, topic != ""
 	}
 	return claimKey{}, false
+}
+
+// fromRefLessLink reports whether a referral without a ref, from source, can be a click of the Page's link
+// without a ref: only an m.me link (source SHORTLINK) or its QR code opens one. A ref-less referral from
+// an ad, the Discover tab, a Messenger Code or the chat plugin came from none of the operator's links, and
+// counting it for the ref-less link would fill that link with every ad click of the Page. An absent source
+// is given the benefit of the doubt, and so are SHORT-URL and SHORT_URL, which the messaging_postbacks
+// reference prints in its m.me example while its property table says SHORTLINK.
+func fromRefLessLink(source string) bool {
+	switch source {
+	case "", "SHORTLINK", "SHORT-URL", "SHORT_URL":
+		return true
+	}
+	return false
 }
 
 func (rs *resolver) lookup(ctx context.Context, key claimKey) (claim, error) {

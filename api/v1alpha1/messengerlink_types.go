@@ -117,7 +117,9 @@ type ReferralStats struct {
 	// returningConversations counts people with an existing conversation who opened the link.
 	// +optional
 	ReturningConversations int64 `json:"returningConversations,omitempty"`
-	// adReferrals counts first messages from click-to-Messenger ads that carried this ref.
+	// adReferrals counts the events from click-to-Messenger ads that carried this ref: first messages
+	// (message.referral), and new or returning conversations whose referral source is ADS (those are in
+	// newConversations or returningConversations as well).
 	// +optional
 	AdReferrals int64 `json:"adReferrals,omitempty"`
 	// pluginOptIns counts Send-to-Messenger plugin opt-ins whose data-ref is this ref.

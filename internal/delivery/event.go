@@ -25,7 +25,8 @@ const (
 	KindReferral Kind = "referral"
 	// KindMessageReferral is the first message from a click-to-Messenger ad: message.referral.
 	KindMessageReferral Kind = "message_referral"
-	// KindOptIn is a Send-to-Messenger plugin or checkbox opt-in (optin.ref, optin.user_ref).
+	// KindOptIn is a Send-to-Messenger plugin or checkbox opt-in (optin.ref, optin.user_ref): an optin
+	// without a type. One-time-notification requests and customer-matching accepts are not tracked.
 	KindOptIn Kind = "optin"
 	// KindNotificationOptIn is a recurring-notification opt-in, stop or resume
 	// (optin.type == "notification_messages").

@@ -166,12 +166,26 @@ func classify(w *wireEvent) (Kind, *wireReferral) {
 		return KindReferral, w.Referral
 	case w.Message.Referral != nil && !bool(w.Message.IsEcho):
 		return KindMessageReferral, w.Message.Referral
-	case w.OptIn != nil && w.OptIn.Type == "notification_messages":
+	case w.OptIn != nil && w.OptIn.Type == optInNotificationMessages:
 		return KindNotificationOptIn, nil
-	case w.OptIn != nil:
+	case w.OptIn != nil && isPluginOptIn(w.OptIn):
 		return KindOptIn, nil
 	}
 	return "", nil
+}
+
+// optInNotificationMessages is optin.type of recurring-notification (marketing message) opt-ins.
+const optInNotificationMessages = "notification_messages"
+
+// isPluginOptIn tells a Send-to-Messenger or checkbox plugin opt-in from the other messaging_optins
+// events: those carry an optin.type of their own (one-time notifications: "one_time_notif_req"), or are
+// a person accepting a customer-matching message request ("message_request":"accept"), which comes
+// from no plugin and so carries neither a data-ref nor a checkbox user_ref.
+func isPluginOptIn(o *wireOptIn) bool {
+	if o.Type != "" {
+		return false
+	}
+	return o.MessageRequest == "" || o.Ref != "" || o.UserRef != ""
 }
 
 func (d *Delivery) add(entry *wireEntry, w *wireEvent, standby bool) {

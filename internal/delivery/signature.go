@@ -52,7 +52,9 @@ func Sign(appSecret, body []byte) string {
 }
 
 // VerifySignature checks header (the X-Hub-Signature-256 value) against the HMAC-SHA256 of body, the bytes
-// exactly as received, in constant time. Hex digits may be upper or lower case.
+// exactly as received, in constant time. Meta sends lower-case hex digits; upper case is accepted too,
+// because the digits are decoded and the MAC bytes compared: the case carries no information, so
+// refusing it would guard nothing and only fail a delivery whose header a proxy or tool re-cased.
 func VerifySignature(appSecret, body []byte, header string) error {
 	if len(appSecret) == 0 {
 		return ErrNoAppSecret

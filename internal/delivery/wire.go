@@ -63,6 +63,7 @@ type wireReferral struct {
 type wireOptIn struct {
 	Ref             text   `json:"ref"`
 	UserRef         text   `json:"user_ref"`
+	MessageRequest  text   `json:"message_request"`
 	Type            text   `json:"type"`
 	Title           text   `json:"title"`
 	Payload         text   `json:"payload"`
