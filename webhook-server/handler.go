@@ -106,10 +106,12 @@ func (s *Server) handleDelivery(w http.ResponseWriter, r *http.Request, start ti
 	markVerified(r.Context())
 	d, err := delivery.Parse(body)
 	if err != nil {
-		// Signed, so from Meta: a real failure worth seeing at info level. Parse errors name a JSON path
-		// or a syntax error, never a secret.
-		s.log.Info("malformed delivery", "error", err.Error(), "bytes", len(body))
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		// Signed, so Meta's: acknowledged, not refused. Meta would resend the same bytes, which would
+		// never parse, for an hour and then unsubscribe the app from the Page, stopping every delivery;
+		// what this one held is lost either way. The metric (and its alert) and this log say so. Parse
+		// errors name a JSON path or a syntax error, never a secret.
+		s.log.Info("malformed delivery acknowledged and not counted", "error", err.Error(), "bytes", len(body))
+		writeText(w, http.StatusOK, EventReceived)
 		return ResultMalformed
 	}
 	if d.Object != delivery.ObjectPage {
