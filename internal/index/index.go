@@ -5,9 +5,11 @@ package index
 import (
 	"context"
 	"fmt"
+	"os"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	clientfeatures "k8s.io/client-go/features"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -94,4 +96,26 @@ func OlderThan(a, b client.Object) bool {
 		return a.GetNamespace() < b.GetNamespace()
 	}
 	return a.GetName() < b.GetName()
+}
+
+// ListInPages makes this process's caches fill by paginated lists, as before client-go 1.35, instead of
+// the streaming watch-list, unless the environment sets KUBE_FEATURE_WatchListClient. Measured by
+// BenchmarkStartup (webhook-server/cmd), both ways in one run: at 10,000 links with full ledgers the
+// webhook server is ready in about half the time with paginated lists, which the API server serves
+// from its watch cache faster than it streams the same objects one watch event at a time. Call it at
+// the start of main, before any client is made.
+func ListInPages() error {
+	if _, set := os.LookupEnv("KUBE_FEATURE_" + string(clientfeatures.WatchListClient)); set {
+		return nil
+	}
+	gates, ok := clientfeatures.FeatureGates().(interface {
+		Set(clientfeatures.Feature, bool) error
+	})
+	if !ok { // replaced by the program: its own settings apply
+		return nil
+	}
+	if err := gates.Set(clientfeatures.WatchListClient, false); err != nil {
+		return fmt.Errorf("turning client-go's watch-list off: %w", err)
+	}
+	return nil
 }

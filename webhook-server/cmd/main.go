@@ -38,6 +38,10 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	memlimit.Apply(ctrl.Log)
+	if err := index.ListInPages(); err != nil {
+		ctrl.Log.Error(err, "configuring client-go")
+		os.Exit(1)
+	}
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "webhook server stopped")
