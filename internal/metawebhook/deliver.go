@@ -59,8 +59,10 @@ func NewDeliveryRequest(ctx context.Context, webhookURL, appSecret string, envel
 	return req, nil
 }
 
-// EncodeEnvelope returns []byte and json.RawMessage as they are and encodes anything else to JSON with
-// non-ASCII characters escaped as \uXXXX, as Meta does: the bytes Meta signs.
+// EncodeEnvelope returns []byte and json.RawMessage as they are and encodes anything else to JSON as
+// Meta writes it: non-ASCII characters escaped as \uXXXX, "/" as "\/" (a referer_uri arrives as
+// "https:\/\/..."), <, > and & as they are: the bytes Meta signs. encoding/json writes "/" only inside strings, where "\/" means
+// the same.
 func EncodeEnvelope(envelope any) ([]byte, error) {
 	switch v := envelope.(type) {
 	case []byte:
@@ -68,11 +70,14 @@ func EncodeEnvelope(envelope any) ([]byte, error) {
 	case json.RawMessage:
 		return v, nil
 	}
-	b, err := json.Marshal(envelope)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // Meta writes <, > and & as they are
+	if err := enc.Encode(envelope); err != nil {
 		return nil, fmt.Errorf("metawebhook: encode delivery: %w", err)
 	}
-	return EscapeNonASCII(b), nil
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return bytes.ReplaceAll(EscapeNonASCII(b), []byte("/"), []byte(`\/`)), nil
 }
 
 // Optin delivers a recurring-notification opt-in (messaging_optins, optin.type notification_messages).

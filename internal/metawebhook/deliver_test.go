@@ -216,3 +216,19 @@ func TestEscapeNonASCII(t *testing.T) {
 		t.Errorf("round trip = %v, %v", v, err)
 	}
 }
+
+// Deliveries are written as Meta writes them: slashes escaped and non-ASCII as \uXXXX, the same values.
+func TestEncodeEnvelopeWritesLikeMeta(t *testing.T) {
+	in := map[string]string{"referer_uri": "https://www.example.com/shop?x=1&y=<2>", "title": "Café"}
+	got, err := EncodeEnvelope(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"referer_uri":"https:\/\/www.example.com\/shop?x=1&y=<2>","title":"Caf\u00e9"}`; string(got) != want {
+		t.Errorf("EncodeEnvelope = %s, want %s", got, want)
+	}
+	var back map[string]string
+	if err := json.Unmarshal(got, &back); err != nil || back["referer_uri"] != in["referer_uri"] || back["title"] != in["title"] {
+		t.Errorf("round trip = %v, %v", back, err)
+	}
+}
