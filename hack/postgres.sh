@@ -82,8 +82,20 @@ server_opts() {
 
 halt() { as "$(pg_bin)/pg_ctl" -D "$1/data" -m immediate -w stop >/dev/null; }
 
+# resume starts a halted server on its port again. While it was down another process may have taken the
+# port for a moment (tests pick free ports too): try again for up to 15 s, and say why when it never starts.
 resume() {
-	as "$(pg_bin)/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 30 start -o "$(server_opts "$1" "$(cat "$1/port")")" >/dev/null
+	local port
+	port=$(cat "$1/port")
+	for _ in $(seq 1 30); do
+		if as "$(pg_bin)/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 30 start -o "$(server_opts "$1" "$port")" >/dev/null 2>&1; then
+			return
+		fi
+		sleep 0.5
+	done
+	echo "postgres.sh: the server did not start again on port $port; the end of its log:" >&2
+	tail -20 "$1/server.log" >&2
+	exit 1
 }
 
 case "${1:-}" in
