@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/controllers"
 	"github.com/mmelink/operator/internal/qr"
 )
 
@@ -83,9 +82,9 @@ func runQR(cmd *cobra.Command, k *kube, kind, name, output string) error {
 	if output != "" {
 		return writeImage(cmd, &cm, spec, output)
 	}
-	url := cm.Data[controllers.KeyURL]
+	url := cm.Data[messengerv1.ConfigMapKeyURL]
 	if url == "" {
-		return fmt.Errorf("ConfigMap %s/%s has no %q key", ns, cmName, controllers.KeyURL)
+		return fmt.Errorf("ConfigMap %s/%s has no %q key", ns, cmName, messengerv1.ConfigMapKeyURL)
 	}
 	level, err := qr.ParseLevel(spec.GetErrorCorrection())
 	if err != nil {
@@ -107,9 +106,9 @@ func writeImage(cmd *cobra.Command, cm *corev1.ConfigMap, spec *messengerv1.QRSp
 	)
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".png":
-		format, data = messengerv1.QRFormatPNG, cm.BinaryData[controllers.KeyQRPNG]
+		format, data = messengerv1.QRFormatPNG, cm.BinaryData[messengerv1.ConfigMapKeyQRPNG]
 	case ".svg":
-		format, data = messengerv1.QRFormatSVG, []byte(cm.Data[controllers.KeyQRSVG])
+		format, data = messengerv1.QRFormatSVG, []byte(cm.Data[messengerv1.ConfigMapKeyQRSVG])
 	default:
 		return usagef("--output %s: the file name must end in .png or .svg", path)
 	}
