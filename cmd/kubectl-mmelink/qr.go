@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/types"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/qr"
@@ -61,13 +61,13 @@ func runQR(cmd *cobra.Command, k *kube, kind, name, output string) error {
 	if kind == kindTopic {
 		what = fmt.Sprintf("NotificationTopic %s/%s", ns, name)
 		t := &messengerv1.NotificationTopic{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, t); err != nil {
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, t); err != nil {
 			return fmt.Errorf("reading %s: %w", what, err)
 		}
 		spec, cmName = t.Spec.QR, t.Status.ConfigMapName
 	} else {
 		l := &messengerv1.MessengerLink{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, l); err != nil {
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, l); err != nil {
 			return fmt.Errorf("reading %s: %w", what, err)
 		}
 		spec, cmName = l.Spec.QR, l.Status.ConfigMapName
@@ -76,7 +76,7 @@ func runQR(cmd *cobra.Command, k *kube, kind, name, output string) error {
 		return fmt.Errorf("%s has no ConfigMap yet (status.configMapName is empty): see `kubectl mmelink status %s %s`", what, kind, name)
 	}
 	var cm corev1.ConfigMap
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: cmName}, &cm); err != nil {
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: cmName}, &cm); err != nil {
 		return fmt.Errorf("reading ConfigMap %s/%s of %s: %w", ns, cmName, what, err)
 	}
 	if output != "" {
