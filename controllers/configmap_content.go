@@ -9,13 +9,7 @@ import (
 	"github.com/mmelink/operator/internal/qr"
 )
 
-// Keys of the ConfigMap a link is written to.
 const (
-	KeyURL     = "url"
-	KeyQRPNG   = "qr.png"
-	KeyQRSVG   = "qr.svg"
-	KeySnippet = "send-to-messenger.html"
-
 	// InputsHashAnnotation records what the content was rendered from, so that a restart does not render
 	// every QR code again: when the inputs and the content are both unchanged, nothing is rendered.
 	InputsHashAnnotation = "messenger.mmelink.io/inputs-hash"
@@ -28,7 +22,8 @@ const (
 // level. Only a change of the spec fixes them.
 var errRender = errors.New("cannot render the QR code")
 
-// configMapContent is what a link or topic puts into its ConfigMap: its URL, QR codes and snippet.
+// configMapContent is what a link or topic puts into its ConfigMap: its URL, QR codes and snippet, under
+// the keys of the API (messengerv1.ConfigMapKey*), since users mount them.
 type configMapContent struct {
 	// Kind of the resource, for metrics.
 	Kind string
@@ -57,19 +52,19 @@ func (o *configMapContent) render() (data map[string]string, binary map[string][
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errRender, err)
 	}
-	data = map[string]string{KeyURL: o.URL}
+	data = map[string]string{messengerv1.ConfigMapKeyURL: o.URL}
 	if o.QR.Wants(messengerv1.QRFormatSVG) {
-		data[KeyQRSVG] = string(code.SVG())
+		data[messengerv1.ConfigMapKeyQRSVG] = string(code.SVG())
 	}
 	if o.QR.Wants(messengerv1.QRFormatPNG) {
 		png, err := code.PNG()
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: PNG: %w", errRender, err)
 		}
-		binary = map[string][]byte{KeyQRPNG: png}
+		binary = map[string][]byte{messengerv1.ConfigMapKeyQRPNG: png}
 	}
 	if o.Snippet != nil {
-		data[KeySnippet] = o.Snippet.html(o.URL)
+		data[messengerv1.ConfigMapKeySnippet] = o.Snippet.html(o.URL)
 	}
 	return data, binary, nil
 }

@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/controllers"
 	"github.com/mmelink/operator/internal/qr/qrdecode"
 	"github.com/mmelink/operator/internal/testenv"
 )
@@ -94,16 +93,16 @@ func getConfigMap(t *testing.T, ns, name string) *corev1.ConfigMap {
 // checkLinkConfigMap asserts everything a website that mounts the ConfigMap relies on.
 func checkLinkConfigMap(t *testing.T, cm *corev1.ConfigMap, link *messengerv1.MessengerLink, wantURL string) {
 	t.Helper()
-	if got := cm.Data[controllers.KeyURL]; got != wantURL {
+	if got := cm.Data[messengerv1.ConfigMapKeyURL]; got != wantURL {
 		t.Errorf("data[url] = %q, want %q", got, wantURL)
 	}
-	if got, err := qrdecode.PNG(cm.BinaryData[controllers.KeyQRPNG]); err != nil || got != wantURL {
+	if got, err := qrdecode.PNG(cm.BinaryData[messengerv1.ConfigMapKeyQRPNG]); err != nil || got != wantURL {
 		t.Errorf("qr.png decodes to %q (err %v), want %q", got, err, wantURL)
 	}
-	if got, err := qrdecode.SVG([]byte(cm.Data[controllers.KeyQRSVG])); err != nil || got != wantURL {
+	if got, err := qrdecode.SVG([]byte(cm.Data[messengerv1.ConfigMapKeyQRSVG])); err != nil || got != wantURL {
 		t.Errorf("qr.svg decodes to %q (err %v), want %q", got, err, wantURL)
 	}
-	html := cm.Data[controllers.KeySnippet]
+	html := cm.Data[messengerv1.ConfigMapKeySnippet]
 	for _, want := range []string{`class="fb-send-to-messenger"`, `page_id="` + link.Spec.Page.ID + `"`, `messenger_app_id="1234567890"`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("send-to-messenger.html lacks %s:\n%s", want, html)
@@ -137,8 +136,8 @@ func TestMessengerLinkLifecycle(t *testing.T) {
 	}
 	cm := getConfigMap(t, ns, "poster-mlink")
 	checkLinkConfigMap(t, cm, got, want)
-	if !strings.Contains(cm.Data[controllers.KeySnippet], `data-ref="summer_sale--738--store12--514--spring"`) {
-		t.Errorf("snippet lacks the encoded data-ref:\n%s", cm.Data[controllers.KeySnippet])
+	if !strings.Contains(cm.Data[messengerv1.ConfigMapKeySnippet], `data-ref="summer_sale--738--store12--514--spring"`) {
+		t.Errorf("snippet lacks the encoded data-ref:\n%s", cm.Data[messengerv1.ConfigMapKeySnippet])
 	}
 
 	// Updated: a new text and QR options give a new link and new images in the same ConfigMap.
@@ -210,13 +209,13 @@ func TestMessengerLinkWithPageIDOnly(t *testing.T) {
 		t.Fatalf("url = %q", got.Status.URL)
 	}
 	cm := getConfigMap(t, ns, "plain-mlink")
-	if _, ok := cm.BinaryData[controllers.KeyQRPNG]; ok {
+	if _, ok := cm.BinaryData[messengerv1.ConfigMapKeyQRPNG]; ok {
 		t.Errorf("qr.png written although formats lists only svg")
 	}
-	if s, err := qrdecode.SVG([]byte(cm.Data[controllers.KeyQRSVG])); err != nil || s != got.Status.URL {
+	if s, err := qrdecode.SVG([]byte(cm.Data[messengerv1.ConfigMapKeyQRSVG])); err != nil || s != got.Status.URL {
 		t.Errorf("qr.svg decodes to %q (err %v)", s, err)
 	}
-	if strings.Contains(cm.Data[controllers.KeySnippet], "data-ref") {
+	if strings.Contains(cm.Data[messengerv1.ConfigMapKeySnippet], "data-ref") {
 		t.Errorf("snippet has a data-ref although the link has no ref")
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/controllers"
 	"github.com/mmelink/operator/internal/graph/graphtest"
 	"github.com/mmelink/operator/internal/qr/qrdecode"
 )
@@ -35,14 +34,14 @@ func TestNotificationTopicRegistration(t *testing.T) {
 		t.Fatalf("status url=%q configMapName=%q", got.Status.URL, got.Status.ConfigMapName)
 	}
 	cm := getConfigMap(t, ns, "deals-ntopic")
-	if cm.Data[controllers.KeyURL] != wantURL || cm.Labels[messengerv1.TopicNameLabel] != "deals" ||
+	if cm.Data[messengerv1.ConfigMapKeyURL] != wantURL || cm.Labels[messengerv1.TopicNameLabel] != "deals" ||
 		cm.Labels[messengerv1.ManagedByLabel] != messengerv1.ManagedByValue || !metav1.IsControlledBy(cm, got) {
-		t.Errorf("ConfigMap data[url]=%q labels=%v owners=%v", cm.Data[controllers.KeyURL], cm.Labels, cm.OwnerReferences)
+		t.Errorf("ConfigMap data[url]=%q labels=%v owners=%v", cm.Data[messengerv1.ConfigMapKeyURL], cm.Labels, cm.OwnerReferences)
 	}
-	if s, err := qrdecode.PNG(cm.BinaryData[controllers.KeyQRPNG]); err != nil || s != wantURL {
+	if s, err := qrdecode.PNG(cm.BinaryData[messengerv1.ConfigMapKeyQRPNG]); err != nil || s != wantURL {
 		t.Errorf("qr.png decodes to %q (err %v)", s, err)
 	}
-	if _, ok := cm.Data[controllers.KeySnippet]; ok {
+	if _, ok := cm.Data[messengerv1.ConfigMapKeySnippet]; ok {
 		t.Errorf("a topic's ConfigMap has a Send-to-Messenger snippet")
 	}
 

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/controllers"
 	"github.com/mmelink/operator/internal/qr/qrdecode"
 )
 
@@ -29,9 +28,9 @@ func TestConfigMapDriftIsRepaired(t *testing.T) {
 		name string
 		edit func(cm *corev1.ConfigMap)
 	}{
-		{"url changed", func(cm *corev1.ConfigMap) { cm.Data[controllers.KeyURL] = "https://evil.example" }},
-		{"svg removed", func(cm *corev1.ConfigMap) { delete(cm.Data, controllers.KeyQRSVG) }},
-		{"png replaced", func(cm *corev1.ConfigMap) { cm.BinaryData[controllers.KeyQRPNG] = []byte("not a png") }},
+		{"url changed", func(cm *corev1.ConfigMap) { cm.Data[messengerv1.ConfigMapKeyURL] = "https://evil.example" }},
+		{"svg removed", func(cm *corev1.ConfigMap) { delete(cm.Data, messengerv1.ConfigMapKeyQRSVG) }},
+		{"png replaced", func(cm *corev1.ConfigMap) { cm.BinaryData[messengerv1.ConfigMapKeyQRPNG] = []byte("not a png") }},
 		{"managed-by label removed", func(cm *corev1.ConfigMap) { delete(cm.Labels, messengerv1.ManagedByLabel) }},
 	}
 	for _, e := range edits {
@@ -57,16 +56,16 @@ func linkConfigMapIntact(ns, name, url string) error {
 	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, cm); err != nil {
 		return err
 	}
-	if cm.Data[controllers.KeyURL] != url {
-		return fmt.Errorf("url = %q", cm.Data[controllers.KeyURL])
+	if cm.Data[messengerv1.ConfigMapKeyURL] != url {
+		return fmt.Errorf("url = %q", cm.Data[messengerv1.ConfigMapKeyURL])
 	}
 	if cm.Labels[messengerv1.ManagedByLabel] != messengerv1.ManagedByValue {
 		return fmt.Errorf("labels = %v", cm.Labels)
 	}
-	if got, err := qrdecode.PNG(cm.BinaryData[controllers.KeyQRPNG]); err != nil || got != url {
+	if got, err := qrdecode.PNG(cm.BinaryData[messengerv1.ConfigMapKeyQRPNG]); err != nil || got != url {
 		return fmt.Errorf("qr.png decodes to %q (%v)", got, err)
 	}
-	if got, err := qrdecode.SVG([]byte(cm.Data[controllers.KeyQRSVG])); err != nil || got != url {
+	if got, err := qrdecode.SVG([]byte(cm.Data[messengerv1.ConfigMapKeyQRSVG])); err != nil || got != url {
 		return fmt.Errorf("qr.svg decodes to %q (%v)", got, err)
 	}
 	return nil

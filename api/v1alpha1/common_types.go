@@ -141,3 +141,16 @@ const (
 	TopicNameLabel        = "messenger.mmelink.io/topic"
 	ContentHashAnnotation = "messenger.mmelink.io/content-hash"
 )
+
+// Keys of the ConfigMap a MessengerLink or NotificationTopic is written to: what web servers mount and the
+// kubectl plugin reads, so they are part of the API and change only with its version.
+const (
+	// ConfigMapKeyURL holds the m.me (or m.me/rn) link, in data.
+	ConfigMapKeyURL = "url"
+	// ConfigMapKeyQRPNG holds the QR code as PNG, in binaryData, when qr.formats asks for png.
+	ConfigMapKeyQRPNG = "qr.png"
+	// ConfigMapKeyQRSVG holds the QR code as SVG, in data, when qr.formats asks for svg.
+	ConfigMapKeyQRSVG = "qr.svg"
+	// ConfigMapKeySnippet holds the Send-to-Messenger plugin snippet, in data; MessengerLinks only.
+	ConfigMapKeySnippet = "send-to-messenger.html"
+)

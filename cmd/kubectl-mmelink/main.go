@@ -15,9 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/mmelink/operator/internal/scheme"
 )
 
 func main() {
@@ -84,7 +81,7 @@ type kube struct {
 	overrides clientcmd.ConfigOverrides
 	config    clientcmd.ClientConfig
 	// client is built from the flags on first use.
-	client client.Client
+	client *apiClient
 }
 
 func (k *kube) bind(cmd *cobra.Command) {
@@ -96,7 +93,7 @@ func (k *kube) bind(cmd *cobra.Command) {
 }
 
 // Client returns a client of the cluster the flags name.
-func (k *kube) Client() (client.Client, error) {
+func (k *kube) Client() (*apiClient, error) {
 	if k.client != nil {
 		return k.client, nil
 	}
@@ -104,9 +101,9 @@ func (k *kube) Client() (client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	c, err := newAPIClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("creating a client for %s: %w", cfg.Host, err)
+		return nil, err
 	}
 	k.client = c
 	return c, nil
@@ -114,7 +111,7 @@ func (k *kube) Client() (client.Client, error) {
 
 // ClientIn returns a client and the namespace to work in (see Client and Namespace), for the commands
 // that read one namespace's objects.
-func (k *kube) ClientIn() (client.Client, string, error) {
+func (k *kube) ClientIn() (*apiClient, string, error) {
 	c, err := k.Client()
 	if err != nil {
 		return nil, "", err

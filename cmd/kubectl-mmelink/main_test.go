@@ -20,6 +20,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -44,6 +45,7 @@ var world struct {
 	webhookURL string
 	secretFile string // the app secret, as a file
 	ns         string
+	cfg        *rest.Config // for the tests of the plugin's own API client
 	c          client.Client
 	emu        *graphtest.Server
 }
@@ -93,6 +95,7 @@ func startWorld() (stop func() error, err error) {
 	if err := os.WriteFile(world.secretFile, []byte(testSecret+"\n"), 0o600); err != nil {
 		return stop, err
 	}
+	world.cfg = cfg
 	if world.c, err = client.New(cfg, client.Options{Scheme: scheme.New()}); err != nil {
 		return stop, err
 	}

@@ -8,10 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/types"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
-	"github.com/mmelink/operator/controllers"
 	"github.com/mmelink/operator/internal/qr"
 )
 
@@ -62,13 +61,13 @@ func runQR(cmd *cobra.Command, k *kube, kind, name, output string) error {
 	if kind == kindTopic {
 		what = fmt.Sprintf("NotificationTopic %s/%s", ns, name)
 		t := &messengerv1.NotificationTopic{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, t); err != nil {
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, t); err != nil {
 			return fmt.Errorf("reading %s: %w", what, err)
 		}
 		spec, cmName = t.Spec.QR, t.Status.ConfigMapName
 	} else {
 		l := &messengerv1.MessengerLink{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, l); err != nil {
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, l); err != nil {
 			return fmt.Errorf("reading %s: %w", what, err)
 		}
 		spec, cmName = l.Spec.QR, l.Status.ConfigMapName
@@ -77,15 +76,15 @@ func runQR(cmd *cobra.Command, k *kube, kind, name, output string) error {
 		return fmt.Errorf("%s has no ConfigMap yet (status.configMapName is empty): see `kubectl mmelink status %s %s`", what, kind, name)
 	}
 	var cm corev1.ConfigMap
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: cmName}, &cm); err != nil {
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: cmName}, &cm); err != nil {
 		return fmt.Errorf("reading ConfigMap %s/%s of %s: %w", ns, cmName, what, err)
 	}
 	if output != "" {
 		return writeImage(cmd, &cm, spec, output)
 	}
-	url := cm.Data[controllers.KeyURL]
+	url := cm.Data[messengerv1.ConfigMapKeyURL]
 	if url == "" {
-		return fmt.Errorf("ConfigMap %s/%s has no %q key", ns, cmName, controllers.KeyURL)
+		return fmt.Errorf("ConfigMap %s/%s has no %q key", ns, cmName, messengerv1.ConfigMapKeyURL)
 	}
 	level, err := qr.ParseLevel(spec.GetErrorCorrection())
 	if err != nil {
@@ -107,9 +106,9 @@ func writeImage(cmd *cobra.Command, cm *corev1.ConfigMap, spec *messengerv1.QRSp
 	)
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".png":
-		format, data = messengerv1.QRFormatPNG, cm.BinaryData[controllers.KeyQRPNG]
+		format, data = messengerv1.QRFormatPNG, cm.BinaryData[messengerv1.ConfigMapKeyQRPNG]
 	case ".svg":
-		format, data = messengerv1.QRFormatSVG, []byte(cm.Data[controllers.KeyQRSVG])
+		format, data = messengerv1.QRFormatSVG, []byte(cm.Data[messengerv1.ConfigMapKeyQRSVG])
 	default:
 		return usagef("--output %s: the file name must end in .png or .svg", path)
 	}

@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/mmelink/operator/controllers"
+	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/qr/qrdecode"
 )
 
@@ -51,8 +51,8 @@ func TestQROutputFiles(t *testing.T) {
 		want   []byte
 		decode func([]byte) (string, error)
 	}{
-		{"poster.png", cm.BinaryData[controllers.KeyQRPNG], qrdecode.PNG},
-		{"poster.SVG", []byte(cm.Data[controllers.KeyQRSVG]), qrdecode.SVG},
+		{"poster.png", cm.BinaryData[messengerv1.ConfigMapKeyQRPNG], qrdecode.PNG},
+		{"poster.SVG", []byte(cm.Data[messengerv1.ConfigMapKeyQRSVG]), qrdecode.SVG},
 	} {
 		path := filepath.Join(dir, tc.file)
 		out := mustPlugin(t, "qr", "summer-poster", "--output", path)

@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 )
@@ -57,7 +59,7 @@ func runResolve(cmd *cobra.Command, k *kube, name, value string, timeout time.Du
 		return err
 	}
 	ctx := cmd.Context()
-	key := client.ObjectKey{Namespace: ns, Name: name}
+	key := types.NamespacedName{Namespace: ns, Name: name}
 	var t messengerv1.NotificationTopic
 	if err := c.Get(ctx, key, &t); err != nil {
 		return fmt.Errorf("reading NotificationTopic %s: %w", key, err)
@@ -70,13 +72,16 @@ func runResolve(cmd *cobra.Command, k *kube, name, value string, timeout time.Du
 		}
 		return fmt.Errorf("NotificationTopic %s has no request in doubt (%s): nothing to resolve", key, state)
 	}
-	base := t.DeepCopy()
-	if t.Annotations == nil {
-		t.Annotations = map[string]string{}
+	// The resourceVersion is the optimistic lock: the answer is about the request this run read, not one
+	// decided meanwhile.
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"annotations":     map[string]string{messengerv1.ResolveRegistrationAnnotation: value},
+		"resourceVersion": t.ResourceVersion,
+	}})
+	if err != nil {
+		return err
 	}
-	t.Annotations[messengerv1.ResolveRegistrationAnnotation] = value
-	// The optimistic lock: the answer is about the request this run read, not one decided meanwhile.
-	if err := c.Patch(ctx, &t, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := c.MergePatch(ctx, key, &t, patch); err != nil {
 		return fmt.Errorf("annotating NotificationTopic %s: %w", key, err)
 	}
 	out := cmd.OutOrStdout()
@@ -88,7 +93,10 @@ func runResolve(cmd *cobra.Command, k *kube, name, value string, timeout time.Du
 	}
 	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		if err := c.Get(ctx, key, &t); err != nil {
-			return false, client.IgnoreNotFound(err)
+			if apierrors.IsNotFound(err) {
+				return false, nil // keep waiting, as for a controller that has not acted yet
+			}
+			return false, err
 		}
 		// The controller records the decision, removes the annotation, then writes the conditions.
 		_, pending := t.Annotations[messengerv1.ResolveRegistrationAnnotation]

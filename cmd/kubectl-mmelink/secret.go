@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/mmelink/operator/internal/delivery"
 )
@@ -66,7 +66,7 @@ func (s *secretSource) fromSecret(ctx context.Context, k *kube) ([]byte, error) 
 		return nil, err
 	}
 	var sec corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &sec); err != nil {
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &sec); err != nil {
 		return nil, fmt.Errorf("reading the app secret from Secret %s/%s: %w", ns, name, err)
 	}
 	v, ok := sec.Data[s.key]

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/types"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 	"github.com/mmelink/operator/internal/link"
@@ -255,7 +255,7 @@ func (o simulateOptions) params(cmd *cobra.Command, k *kube, ev event) (eventPar
 		}
 		if o.link != "" {
 			var l messengerv1.MessengerLink
-			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.link}, &l); err != nil {
+			if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: o.link}, &l); err != nil {
 				return p, fmt.Errorf("reading MessengerLink %s/%s: %w", ns, o.link, err)
 			}
 			fields := make([]link.Field, len(l.Spec.Fields))
@@ -270,7 +270,7 @@ func (o simulateOptions) params(cmd *cobra.Command, k *kube, ev event) (eventPar
 		}
 		if o.topic != "" {
 			var t messengerv1.NotificationTopic
-			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.topic}, &t); err != nil {
+			if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: o.topic}, &t); err != nil {
 				return p, fmt.Errorf("reading NotificationTopic %s/%s: %w", ns, o.topic, err)
 			}
 			p.page, p.title = or(p.page, t.Spec.Page.ID), or(p.title, t.Spec.Topic)

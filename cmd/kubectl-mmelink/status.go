@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
 )
@@ -126,8 +126,8 @@ func runStatus(cmd *cobra.Command, k *kube, o statusOptions, args []string) erro
 }
 
 // fetch returns the summaries of one kind: of the object named, or of all in ns ("" for every namespace).
-func fetch(ctx context.Context, c client.Client, kind, ns, name string) ([]Summary, error) {
-	var list client.ObjectList
+func fetch(ctx context.Context, c *apiClient, kind, ns, name string) ([]Summary, error) {
+	var list runtime.Object
 	switch kind {
 	case kindLink:
 		list = &messengerv1.MessengerLinkList{}
@@ -136,11 +136,7 @@ func fetch(ctx context.Context, c client.Client, kind, ns, name string) ([]Summa
 	default:
 		list = &messengerv1.MessengerPageList{}
 	}
-	opts := []client.ListOption{client.InNamespace(ns)}
-	if name != "" {
-		opts = append(opts, client.MatchingFields{"metadata.name": name})
-	}
-	if err := c.List(ctx, list, opts...); err != nil {
+	if err := c.List(ctx, list, ns, name); err != nil {
 		return nil, fmt.Errorf("listing %ss: %w", kind, err)
 	}
 	var out []Summary
@@ -173,10 +169,10 @@ func fetch(ctx context.Context, c client.Client, kind, ns, name string) ([]Summa
 // addPages fills in the Page health of links and topics from the MessengerPage that holds their Page.
 // MessengerPages may live in another namespace than the links they allow; when they cannot be listed
 // cluster-wide (RBAC), those of ns are used, and failing that only the PageReady condition is shown.
-func addPages(ctx context.Context, c client.Client, ns string, sums []Summary) {
+func addPages(ctx context.Context, c *apiClient, ns string, sums []Summary) {
 	var pages messengerv1.MessengerPageList
-	if err := c.List(ctx, &pages); err != nil {
-		if ns == "" || c.List(ctx, &pages, client.InNamespace(ns)) != nil {
+	if err := c.List(ctx, &pages, "", ""); err != nil {
+		if ns == "" || c.List(ctx, &pages, ns, "") != nil {
 			return
 		}
 	}

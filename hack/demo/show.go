@@ -98,14 +98,14 @@ func (d *demo) showQR(ctx context.Context) error {
 			return err
 		}
 		fmt.Println(code.Terminal())
-		if png, ok := cm.BinaryData["qr.png"]; ok {
+		if png, ok := cm.BinaryData[messengerv1.ConfigMapKeyQRPNG]; ok {
 			path := filepath.Join(d.out, l.Name+".png")
 			if err := os.WriteFile(path, png, 0o644); err != nil {
 				return err
 			}
 			fmt.Printf("  %s written (%d bytes), from ConfigMap %s\n", path, len(png), cm.Name)
 		}
-		if svg, ok := cm.Data["qr.svg"]; ok {
+		if svg, ok := cm.Data[messengerv1.ConfigMapKeyQRSVG]; ok {
 			path := filepath.Join(d.out, l.Name+".svg")
 			if err := os.WriteFile(path, []byte(svg), 0o644); err != nil {
 				return err
