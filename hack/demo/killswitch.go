@@ -2,24 +2,16 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	admissionv1 "k8s.io/api/admissionregistration/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
@@ -203,171 +195,6 @@ func (d *demo) checkKillSwitch(ctx context.Context, pageID string) ([]delivery, 
 		out[i] = p.delivery
 	}
 	return out, nil
-}
-
-// publish makes a returning-conversation event of person i happen on the Page, with a field value of its
-// own (so that its count can be told apart), through the emulator; id is 0 when nothing was delivered.
-func (d *demo) publish(ctx context.Context, pageID string, i int) (*published, error) {
-	psid, ref := fmt.Sprintf("70020000000000%02d", i), fmt.Sprintf("summer_poster--738--killswitch%d", i)
-	env, err := json.Marshal(graphtest.ReferralEvent{PageID: pageID, PSID: psid, Ref: ref}.Envelope())
-	if err != nil {
-		return nil, err
-	}
-	var out struct{ IDs []int }
-	q := url.Values{"page": {pageID}, "field": {"messaging_referrals"}}
-	if err := d.emulator(ctx, http.MethodPost, "publish?"+q.Encode(), env, &out); err != nil {
-		return nil, err
-	}
-	p := &published{delivery: delivery{what: fmt.Sprintf("returning conversation from %s, ref %s", psid, ref),
-		kind: kindReturning, psid: psid, ref: ref}}
-	if len(out.IDs) > 1 {
-		return nil, fmt.Errorf("%d deliveries of one event, want at most one (one app)", len(out.IDs))
-	}
-	if len(out.IDs) == 1 {
-		p.id = out.IDs[0]
-	}
-	return p, nil
-}
-
-// acked fails while a delivery of ps is not acknowledged, or was given up.
-func (d *demo) acked(ctx context.Context, ps []published) error {
-	var all []graphtest.WebhookDelivery
-	if err := d.emulator(ctx, http.MethodGet, "deliveries", nil, &all); err != nil {
-		return err
-	}
-	byID := map[int]graphtest.WebhookDelivery{}
-	for _, w := range all {
-		byID[w.ID] = w
-	}
-	for _, p := range ps {
-		w, ok := byID[p.id]
-		switch {
-		case !ok:
-			return fmt.Errorf("the emulator has no delivery %d", p.id)
-		case w.Dropped:
-			return fmt.Errorf("the emulator gave up delivery %d (%s) after %d attempts", p.id, p.what, len(w.Attempts))
-		case !w.Acked:
-			return fmt.Errorf("delivery %d (%s) not acknowledged after %d attempts", p.id, p.what, len(w.Attempts))
-		}
-	}
-	return nil
-}
-
-// attempts says how many posts the phase's deliveries took, for the output.
-func (d *demo) attempts(ctx context.Context, ps []published) string {
-	var all []graphtest.WebhookDelivery
-	if err := d.emulator(ctx, http.MethodGet, "deliveries", nil, &all); err != nil {
-		return "?"
-	}
-	var counts []string
-	for _, w := range all {
-		for _, p := range ps {
-			if p.id == w.ID {
-				counts = append(counts, strconv.Itoa(len(w.Attempts)))
-			}
-		}
-	}
-	return strings.Join(counts, ", ") + " attempts"
-}
-
-func (d *demo) appSubscribed(ctx context.Context, pageID string) (bool, error) {
-	var subs map[string][]string
-	if err := d.emulator(ctx, http.MethodGet, "subscriptions?page="+url.QueryEscape(pageID), nil, &subs); err != nil {
-		return false, err
-	}
-	_, ok := subs[demoAppID]
-	return ok, nil
-}
-
-// emulator calls the graph emulator's control API (graphtest.ControlHandler).
-func (d *demo) emulator(ctx context.Context, method, path string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, d.emulatorURL+graphtest.ControlPrefix+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("emulator %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
-	}
-	return json.Unmarshal(b, out)
-}
-
-// breakStore makes the API server reject the webhook server's status writes to links and topics (a
-// ValidatingAdmissionPolicy matching its user), as a store outage would fail them, while its writes to
-// MessengerPages (the health it reports) and everyone else's writes go on. It waits until a dry-run
-// write as the webhook server is rejected.
-func (d *demo) breakStore(ctx context.Context, c client.Client) error {
-	fail := admissionv1.Fail
-	policy := &admissionv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: outageName},
-		Spec: admissionv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: &fail,
-			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionv1.RuleWithOperations{
-					Operations: []admissionv1.OperationType{admissionv1.Update},
-					Rule: admissionv1.Rule{APIGroups: []string{messengerv1.GroupVersion.Group}, APIVersions: []string{"*"},
-						Resources: []string{"messengerlinks/status", "notificationtopics/status"}},
-				},
-			}}},
-			MatchConditions: []admissionv1.MatchCondition{{Name: "webhook-server",
-				Expression: fmt.Sprintf("request.userInfo.username == %q", webhookUser)}},
-			Validations: []admissionv1.Validation{{Expression: "false",
-				Message: "e2e: the webhook server's status store is down"}},
-		},
-	}
-	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: outageName},
-		Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: outageName,
-			ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny}},
-	}
-	for _, o := range []client.Object{policy, binding} {
-		if err := c.Create(ctx, o); err != nil {
-			return fmt.Errorf("creating the outage's %T: %w", o, err)
-		}
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", d.webhookKubeconfig)
-	if err != nil {
-		return err
-	}
-	as, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		return err
-	}
-	return poll(ctx, "the API server to reject the webhook server's status writes", d.timeout, func() error {
-		l := &messengerv1.MessengerLink{}
-		if err := as.Get(ctx, client.ObjectKey{Namespace: "default", Name: "summer-poster"}, l); err != nil {
-			return err
-		}
-		err := as.Status().Update(ctx, l, client.DryRunAll)
-		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
-			return nil
-		}
-		if err == nil {
-			return fmt.Errorf("a dry-run status write as %s was accepted", webhookUser)
-		}
-		return fmt.Errorf("a dry-run status write as %s: %w (want a rejection)", webhookUser, err)
-	})
-}
-
-// restoreStore removes the outage.
-func (d *demo) restoreStore(ctx context.Context, c client.Client) error {
-	for _, o := range []client.Object{
-		&admissionv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: outageName}},
-		&admissionv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: outageName}},
-	} {
-		if err := c.Delete(ctx, o); err != nil {
-			return fmt.Errorf("removing the outage's %T: %w", o, err)
-		}
-	}
-	return nil
 }
 
 // pageCondition fails unless the MessengerPage's condition has the status (and the reason, when given).
