@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+	"github.com/mmelink/operator/hack/internal/settle"
 	"github.com/mmelink/operator/internal/graph/graphtest"
 	"github.com/mmelink/operator/internal/scheme"
 )
@@ -229,27 +230,17 @@ func (r *run) checkCounts(ctx context.Context, traffic []delivery) error {
 		return err
 	}
 	wantLinks, wantTopic := expected(traffic)
-	deadline, matched := time.Now().Add(r.timeout), time.Time{}
-	for {
-		bad, err := mismatches(ctx, c, wantLinks, wantTopic)
-		if err != nil {
-			return err
-		}
-		switch {
-		case len(bad) > 0 && (time.Now().After(deadline) || !matched.IsZero()):
-			return fmt.Errorf("counts do not match the deliveries:\n  %s", strings.Join(bad, "\n  "))
-		case len(bad) == 0 && !matched.IsZero() && time.Since(matched) >= 5*time.Second:
-			fmt.Println("  every count matches the deliveries sent")
-			return nil
-		case len(bad) == 0 && matched.IsZero():
-			matched = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
+	bad, err := settle.Matched(ctx, r.timeout, 5*time.Second, time.Second, func() ([]string, error) {
+		return mismatches(ctx, c, wantLinks, wantTopic)
+	})
+	if err != nil {
+		return err
 	}
+	if len(bad) > 0 {
+		return fmt.Errorf("counts do not match the deliveries:\n  %s", strings.Join(bad, "\n  "))
+	}
+	fmt.Println("  every count matches the deliveries sent")
+	return nil
 }
 
 func mismatches(ctx context.Context, c client.Client, wantLinks map[string]linkCounts, wantTopic topicCounts) ([]string, error) {

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	messengerv1 "github.com/mmelink/operator/api/v1alpha1"
+	"github.com/mmelink/operator/hack/internal/settle"
 	"github.com/mmelink/operator/internal/graph/graphtest"
 	"github.com/mmelink/operator/internal/scheme"
 )
@@ -173,25 +174,15 @@ func (d *demo) checkStatus(ctx context.Context, traffic []delivery) error {
 	if err != nil {
 		return err
 	}
-	deadline, matched := time.Now().Add(d.timeout), time.Time{}
-	for {
-		bad, err := d.mismatches(ctx, c, traffic)
-		if err != nil {
-			return err
-		}
-		switch {
-		case len(bad) > 0 && (time.Now().After(deadline) || !matched.IsZero()):
-			return fmt.Errorf("status check failed:\n  %s", strings.Join(bad, "\n  "))
-		case len(bad) == 0 && !matched.IsZero() && time.Since(matched) >= 3*time.Second:
-			step("Check passed: every status field matches the deliveries sent")
-			return nil
-		case len(bad) == 0 && matched.IsZero():
-			matched = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+	bad, err := settle.Matched(ctx, d.timeout, 3*time.Second, 500*time.Millisecond, func() ([]string, error) {
+		return d.mismatches(ctx, c, traffic)
+	})
+	if err != nil {
+		return err
 	}
+	if len(bad) > 0 {
+		return fmt.Errorf("status check failed:\n  %s", strings.Join(bad, "\n  "))
+	}
+	step("Check passed: every status field matches the deliveries sent")
+	return nil
 }
