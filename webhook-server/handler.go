@@ -96,7 +96,7 @@ func (s *Server) handleDelivery(w http.ResponseWriter, r *http.Request, start ti
 	// bytes past this function (delivery.Parse copies what it keeps).
 	defer b.release()
 	body := b.bytes
-	if err := delivery.VerifySignature(s.appSecret, body, r.Header.Get(delivery.SignatureHeader)); err != nil {
+	if err := s.signatures.Verify(body, r.Header.Get(delivery.SignatureHeader)); err != nil {
 		// The delivery package's errors never hold the secret or the expected MAC.
 		s.log.V(1).Info("rejected delivery", "reason", err.Error())
 		http.Error(w, "missing or invalid "+delivery.SignatureHeader+" header", http.StatusUnauthorized)

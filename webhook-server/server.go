@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/mmelink/operator/internal/delivery"
 	"github.com/mmelink/operator/internal/pagehealth"
 	"github.com/mmelink/operator/internal/status"
 )
@@ -107,7 +108,7 @@ type Options struct {
 // Server is the webhook receiver. Create it with New and run it with Start (as a manager.Runnable) or Serve.
 type Server struct {
 	addr            string
-	appSecret       []byte
+	signatures      *delivery.Verifier
 	verifyTokenHash [sha256.Size]byte
 	reader          client.Reader
 	writer          status.Writer
@@ -152,10 +153,14 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("webhook server: body bytes in flight (%d) under twice the body limit (%d): a body that large could not be read",
 			inFlight, maxBody)
 	}
+	signatures, err := delivery.NewVerifier(o.AppSecret)
+	if err != nil {
+		return nil, fmt.Errorf("webhook server: %w", err)
+	}
 	bud := newBudget(inFlight)
 	s := &Server{
 		addr:            orDefault(o.Addr, DefaultAddr),
-		appSecret:       append([]byte(nil), o.AppSecret...),
+		signatures:      signatures,
 		verifyTokenHash: sha256.Sum256(o.VerifyToken),
 		reader:          o.Reader,
 		writer:          o.Writer,

@@ -42,3 +42,31 @@ func BenchmarkVerifyAndParse(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkVerifier is the receiver's check of one delivery's signature: a fresh HMAC per call
+// (VerifySignature) against the Verifier's reused ones.
+func BenchmarkVerifier(b *testing.B) {
+	secret := []byte("s3cr3t-app-secret")
+	body := benchBody(1)
+	header := Sign(secret, body)
+	v, err := NewVerifier(secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		verify func() error
+	}{
+		{"VerifySignature", func() error { return VerifySignature(secret, body, header) }},
+		{"Verifier", func() error { return v.Verify(body, header) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.verify(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

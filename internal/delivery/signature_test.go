@@ -54,6 +54,20 @@ func TestVerifySignature(t *testing.T) {
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("VerifySignature = %v, want %v", err, tt.want)
 			}
+			// The receiver's Verifier gives the same answer, also when its HMAC was used before (for a
+			// failed check first, so that no state carries over).
+			if v, verr := NewVerifier(tt.secret); verr != nil {
+				if !errors.Is(verr, tt.want) {
+					t.Fatalf("NewVerifier = %v, want %v", verr, tt.want)
+				}
+			} else {
+				for range 3 {
+					_ = v.Verify([]byte("something else"), valid)
+					if got := v.Verify(tt.body, tt.header); !errors.Is(got, tt.want) || (tt.want == nil && got != nil) {
+						t.Fatalf("Verifier.Verify = %v, want %v", got, tt.want)
+					}
+				}
+			}
 			if err == nil {
 				return
 			}
