@@ -6,11 +6,9 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -39,12 +37,8 @@ type Config struct {
 	MaxInFlight int
 	// Timeout bounds one attempt. Default 10s.
 	Timeout time.Duration
-	// Client sends the requests. Default NewClient(MaxInFlight).
-	Client *http.Client
 	// Retry, when set, resends every delivery not answered 200 until it is, as Meta does.
 	Retry *Retry
-
-	ownClient bool // Client is Run's: its connections are closed at the end
 }
 
 // Retry is Meta-style redelivery: every answer other than 200 (and every failed request) is followed by
@@ -69,10 +63,6 @@ func (c *Config) defaults() error {
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
 	}
-	if c.Client == nil {
-		c.Client = NewClient(c.MaxInFlight)
-		c.ownClient = true
-	}
 	if r := c.Retry; r != nil {
 		if r.Backoff <= 0 {
 			r.Backoff = 10 * time.Millisecond
@@ -87,33 +77,26 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// NewClient returns a keep-alive client that keeps up to conns idle connections to a host, so that a
-// burst of concurrent deliveries does not end in a storm of new connections (and TIME_WAIT sockets).
-func NewClient(conns int) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}}
-}
-
 // Run sends the schedule and returns what happened. It returns early, with what was measured so far,
 // when ctx ends.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
+	w, err := newWire(cfg.URL, cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
 	n := int(cfg.Rate * cfg.Duration.Seconds())
-	deliveries := make([]Delivery, n)
-	for i := range deliveries {
-		deliveries[i] = cfg.Delivery(i)
+	requests := make([][]byte, n)
+	for i := range requests {
+		if requests[i], err = render(cfg.URL, cfg.Delivery(i)); err != nil {
+			return nil, err
+		}
 	}
-	if cfg.ownClient {
-		// Thousands of idle connections would otherwise hold their file descriptors (two each on
-		// loopback) for the transport's idle timeout, into the caller's next run.
-		defer cfg.Client.CloseIdleConnections()
-	}
+	// Thousands of idle connections would otherwise hold their file descriptors (two each on loopback)
+	// into the caller's next run.
+	defer w.close()
 	rec := newRecorder(n)
 	slots := make(chan struct{}, cfg.MaxInFlight)
 	var wg sync.WaitGroup
@@ -146,7 +129,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			send(ctx, &cfg, deliveries[i], due, rec)
+			send(ctx, &cfg, w, requests[i], due, rec)
 		}()
 	}
 	wg.Wait()
@@ -158,13 +141,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // send makes the delivery's attempts and records its outcome.
-func send(ctx context.Context, cfg *Config, d Delivery, due time.Time, rec *recorder) {
+func send(ctx context.Context, cfg *Config, w *wire, raw []byte, due time.Time, rec *recorder) {
 	backoff := time.Duration(0)
 	if cfg.Retry != nil {
 		backoff = cfg.Retry.Backoff
 	}
 	for attempt := 0; ; attempt++ {
-		code, err := post(ctx, cfg, d)
+		code, err := w.post(ctx, raw)
 		rec.answer(code, err)
 		if code == http.StatusOK || cfg.Retry == nil {
 			rec.done(code == http.StatusOK, false, time.Since(due), attempt)
@@ -181,30 +164,4 @@ func send(ctx context.Context, cfg *Config, d Delivery, due time.Time, rec *reco
 		}
 		backoff = min(2*backoff, cfg.Retry.MaxBackoff)
 	}
-}
-
-// post sends d once and returns the status code, or an error when no answer came.
-func post(ctx context.Context, cfg *Config, d Delivery) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL, bytes.NewReader(d.Body))
-	if err != nil {
-		return 0, err
-	}
-	for k, v := range d.Header {
-		req.Header[k] = v
-	}
-	resp, err := cfg.Client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	// Read the answer to its end so that the connection is reused.
-	_, err = io.Copy(io.Discard, resp.Body)
-	if cerr := resp.Body.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, err
-	}
-	return resp.StatusCode, nil
 }

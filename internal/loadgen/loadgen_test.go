@@ -306,3 +306,52 @@ func ExampleRun() {
 	fmt.Println(res.Scheduled, res.OK)
 	// Output: 10 10
 }
+
+// A kept-alive connection the server closed while idle (its idle timeout) is not a failed delivery: the
+// request goes again on a new connection, as net/http's client does.
+func TestServerClosedIdleConnectionIsNotAnError(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.IdleTimeout = 20 * time.Millisecond
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	// One delivery every 100 ms: each finds its connection closed by the server 80 ms before.
+	res := run(t, Config{URL: srv.URL, Rate: 10, Duration: 500 * time.Millisecond})
+	if res.OK != 5 || res.Errors != 0 {
+		t.Errorf("ok %d errors %d, want 5 and 0", res.OK, res.Errors)
+	}
+	if n := conns.Load(); n < 2 {
+		t.Errorf("%d connections: the server's idle timeout never closed one, so this tested nothing", n)
+	}
+}
+
+// Each delivery arrives as net/http wrote it: method, path, headers and body.
+func TestSendsTheRequestAsRendered(t *testing.T) {
+	got := make(chan *http.Request, 1)
+	bodies := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r
+		bodies <- string(b)
+	}))
+	defer srv.Close()
+	run(t, Config{URL: srv.URL + "/webhook?x=1", Rate: 1, Duration: time.Second, Delivery: func(int) Delivery {
+		return Delivery{Body: []byte(`{"object":"page"}`), Header: http.Header{"X-Hub-Signature-256": {"sha256=00"}}}
+	}})
+	r, body := <-got, <-bodies
+	if r.Method != http.MethodPost || r.URL.Path != "/webhook" || r.URL.RawQuery != "x=1" ||
+		r.Header.Get("X-Hub-Signature-256") != "sha256=00" || r.ContentLength != int64(len(body)) || body != `{"object":"page"}` {
+		t.Errorf("got %s %s %v content-length %d body %q", r.Method, r.URL, r.Header, r.ContentLength, body)
+	}
+}
+
+func TestOnlyHTTP(t *testing.T) {
+	if _, err := Run(context.Background(), Config{URL: "https://127.0.0.1:1", Rate: 1, Duration: time.Second, Delivery: numbered}); err == nil {
+		t.Error("an https URL was accepted: the generator speaks plain HTTP/1.1 only")
+	}
+}
