@@ -45,6 +45,9 @@ type Item struct {
 	// Recipient marks, for a NotificationTopic, an opt-in from the topic's spec.registration.recipientID:
 	// the confirmation of the registration.
 	Recipient bool
+	// UID is the target's UID as the resolver found it in the cache, or empty; a Writer that keys events
+	// by UID then needs no lookup of its own.
+	UID types.UID
 }
 
 // ErrUnavailable means the items could not all be stored before the context's deadline: the delivery is
