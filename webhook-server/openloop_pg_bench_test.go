@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func BenchmarkOpenLoopPostgres(b *testing.B) {
 				b.Run(fmt.Sprintf("events=%d", perDelivery), func(b *testing.B) {
 					shape := openLoopShape{links: links, perDelivery: perDelivery, eventsPerSecond: 8000}
 					set := openLoopLinkSet(b, links)
-					bare := httptest.NewServer(signedBareHandler())
+					bare := httptest.NewServer(signedBareHandler(b))
 					defer bare.Close()
 					var runs []map[string]float64
 					for range b.N {
@@ -148,7 +149,7 @@ func startPGInstance(t testing.TB, wrap func(rtt http.RoundTripper) http.RoundTr
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	w := pgledger.NewWriter(pool, cache, keys, pgledger.Options{Registerer: reg, Log: logr.Discard()})
+	w := pgledger.NewWriter(pool, cache, keys, pgledger.Options{Registerer: reg, Log: logr.Discard(), Gather: benchGather(t)})
 	proj := &pgledger.Projector{Pool: pool, Client: cached, Interval: openLoopPGInterval, Log: logr.Discard()}
 	srv, err := webhookserver.New(webhookserver.Options{
 		AppSecret: appSecret, VerifyToken: verifyToken, Reader: cache, Writer: w,
@@ -180,6 +181,20 @@ func startPGInstance(t testing.TB, wrap func(rtt http.RoundTripper) http.RoundTr
 	})
 	t.Cleanup(func() { in.stop(); pool.Close() })
 	return in
+}
+
+// benchGather is the Writer's gather gap: BENCH_PG_GATHER when set (a duration; negative turns the gap
+// off, to compare), else the default.
+func benchGather(t testing.TB) time.Duration {
+	v := os.Getenv("BENCH_PG_GATHER")
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("BENCH_PG_GATHER: %v", err)
+	}
+	return d
 }
 
 // flushes returns the Writer's committed flushes and the seconds they took.
