@@ -28,10 +28,10 @@ type Options struct {
 	// that arrives meanwhile shares its transaction. A delivery that finds no flush started within
 	// Gather is flushed at once, so a quiet receiver adds no wait. Default 2ms; negative turns it off.
 	//
-	// Why: a flush costs PostgreSQL about 0.3 ms of CPU whatever its size, and 15 to 20 µs per event
-	// (BenchmarkFlush, docs/performance.md). Without a gap, flushes at 8,000 single-event
-	// deliveries a second held 4 events each and took 0.5 to 0.7 of the machine's 2 cores; with 2 ms
-	// they hold about 16 and take a third of that (BenchmarkOpenLoopPostgres, links=1/events=1).
+	// Why: a flush costs PostgreSQL about 0.25 ms of CPU whatever its size, and 11 to 17 µs per event
+	// (BenchmarkFlush, docs/performance.md). Without a gap, flushes at 8,000 single-event deliveries a
+	// second held 4 events each, and PostgreSQL took 0.53 of the machine's 2 cores; with 2 ms they hold
+	// about 20 and it takes 0.28 (BenchmarkOpenLoopPostgres, links=1/events=1, CPU sampled from /proc).
 	Gather time.Duration
 	// GatherEvents starts a flush before Gather has passed once that many events are waiting.
 	// Default 256.
