@@ -36,10 +36,24 @@ owner() {
 	if id -u postgres >/dev/null 2>&1; then chown -R postgres: "$1"; else chown -R nobody: "$1"; fi
 }
 
+# free_port picks a port below the kernel's ephemeral range: a halted server's port must still be free when
+# it is resumed, and a port in that range can meanwhile become the local end of any outgoing connection (the
+# tests' clients make thousands while it is down), which makes the restart fail with "Address already in use".
 free_port() {
-	local p
+	local p low=32768 high first=10000 span
+	if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
+		read -r low high </proc/sys/net/ipv4/ip_local_port_range
+	fi
+	span=$((low - first))
+	if ((span < 1000)); then
+		first=$((high + 1)) span=$((65535 - high))
+	fi
+	if ((span < 1000)); then
+		echo "postgres.sh: no port range outside the ephemeral one ($low-$high)" >&2
+		exit 1
+	fi
 	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((first + RANDOM % span))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
 	done
 	echo "postgres.sh: no free port found" >&2
