@@ -44,6 +44,13 @@ func helmInstall(ctx context.Context, c *cluster.Cluster, in Install) error {
 	if _, err := c.Run(ctx, "wait", "-n", namespace, "--for=condition=Available", "deployment", "--all", "--timeout=5m"); err != nil {
 		return fmt.Errorf("after helm install: %w", err)
 	}
+	// The pods the upgrade will replace, listed before it: one may be gone before the rollout is seen to
+	// end, and its readiness failures while it shut down are the upgrade's, not a fault.
+	before, err := c.Run(ctx, "get", "pods", "-n", namespace, "-o", `jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}`)
+	if err != nil {
+		return err
+	}
+	upgradeStart := time.Now()
 	upgraded := append(values, "--set-string", "manager.podAnnotations.mmelink\\.io/upgraded=true",
 		"--set-string", "webhookServer.podAnnotations.mmelink\\.io/upgraded=true")
 	if err := helm(ctx, c, in, append([]string{"upgrade", helmRelease, "charts/mmelink", "--namespace", namespace}, upgraded...)...); err != nil {
@@ -63,6 +70,16 @@ func helmInstall(ctx context.Context, c *cluster.Cluster, in Install) error {
 		return err
 	}
 	fresh := 0
+	present := map[string]bool{}
+	for _, line := range strings.Fields(out) {
+		name, _, _ := strings.Cut(line, "=")
+		present[name] = true
+	}
+	for _, name := range strings.Fields(before) {
+		if !present[name] {
+			in.Retired(deletedPod{name: name, at: upgradeStart})
+		}
+	}
 	for _, line := range strings.Fields(out) {
 		name, upgraded, _ := strings.Cut(line, "=")
 		if upgraded == "true" {
