@@ -11,6 +11,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// DefaultMaxConcurrentCommits is Options.MaxConcurrentCommits' default.
+const DefaultMaxConcurrentCommits = 16
+
 // Options tune the Store. Zero values take the defaults.
 type Options struct {
 	// FlushInterval is the least time between two commits of a quiet object; events arriving meanwhile
@@ -29,7 +32,8 @@ type Options struct {
 	AttemptTimeout time.Duration
 	// DefaultDeadline applies to Write calls whose context has no deadline. Default 3s.
 	DefaultDeadline time.Duration
-	// MaxConcurrentCommits bounds commits in flight across all objects. Default 16.
+	// MaxConcurrentCommits bounds commits in flight across all objects. Default
+	// DefaultMaxConcurrentCommits.
 	MaxConcurrentCommits int
 	// WindowEvents is how many event fingerprints each object keeps to recognise redeliveries. Default
 	// DefaultWindowEvents.
@@ -68,7 +72,7 @@ func (o *Options) defaults() {
 		o.DefaultDeadline = 3 * time.Second
 	}
 	if o.MaxConcurrentCommits == 0 {
-		o.MaxConcurrentCommits = 16
+		o.MaxConcurrentCommits = DefaultMaxConcurrentCommits
 	}
 	if o.TokensPerShard == 0 {
 		o.TokensPerShard = MaxTokensPerShard
